@@ -1,0 +1,172 @@
+"""The model a property talks about: a torch module for bounding plus the reference
+semantics used to replay counterexamples (onnxruntime for ONNX, the module for torch).
+
+All of verify works on *flat* inputs and outputs: ``x`` has shape ``[N, n_inputs]``
+(the model's input tensor flattened in C order, as VNN-LIB numbers ``X_i``) and the
+output has shape ``[N, n_outputs]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from verify.errors import InputFileError, ModelError
+
+
+class FlatWrapper(nn.Module):
+    """Adapts a user's module to flat inputs and outputs."""
+
+    def __init__(self, module: nn.Module, input_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.module = module
+        self.input_shape = tuple(int(d) for d in input_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module(x.reshape(x.shape[0], *self.input_shape))
+        return out.reshape(out.shape[0], -1)
+
+
+@dataclass
+class Model:
+    """A loaded network.
+
+    ``net`` is a float32 torch module (flat in, flat out) that auto_LiRPA can trace;
+    :meth:`evaluate` is the reference semantics; :meth:`net64` is a float64 copy.
+    """
+
+    net: nn.Module
+    input_shape: tuple[int, ...]
+    n_inputs: int
+    n_outputs: int
+    kind: str  # "onnx" or "torch"
+    path: Path | None = None
+    sha256: str | None = None
+    onnx_model: Any = None
+    _session: Any = field(default=None, repr=False)
+    _net64: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else type(self.net).__name__
+
+    def net64(self) -> nn.Module:
+        """A float64 copy of the network (weights converted exactly)."""
+        if self._net64 is None:
+            self._net64 = copy.deepcopy(self.net).double().eval()
+        return self._net64
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """Run the *original* model on float32 inputs ``[N, n_inputs]``; returns float32 ``[N, n_outputs]``.
+
+        For ONNX this is onnxruntime on the unmodified file, the semantics counterexamples
+        are judged by.  For a torch module it is the module itself in float32.
+        """
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(-1, self.n_inputs))
+        if self.kind == "onnx":
+            return self._evaluate_onnx(x)
+        with torch.no_grad():
+            return self.net(torch.from_numpy(x)).numpy().astype(np.float32)
+
+    def _evaluate_onnx(self, x: np.ndarray) -> np.ndarray:
+        session = self._ort_session()
+        inp = session.get_inputs()[0]
+        batch_dim = inp.shape[0] if inp.shape else 1
+        rows = []
+        if isinstance(batch_dim, int) and batch_dim == 1 and x.shape[0] != 1:
+            for row in x:
+                out = session.run(None, {inp.name: row.reshape(1, *self.input_shape)})[0]
+                rows.append(np.asarray(out, dtype=np.float32).reshape(1, -1))
+            return np.concatenate(rows, axis=0) if rows else np.zeros((0, self.n_outputs), np.float32)
+        out = session.run(None, {inp.name: x.reshape(x.shape[0], *self.input_shape)})[0]
+        return np.asarray(out, dtype=np.float32).reshape(x.shape[0], -1)
+
+    def _ort_session(self) -> Any:
+        if self._session is None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            self._session = ort.InferenceSession(self.onnx_model.SerializeToString(), options,
+                                                 providers=["CPUExecutionProvider"])
+        return self._session
+
+    def forward64(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """float64 forward pass through the converted network (no gradient)."""
+        t = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(-1, self.n_inputs)
+        with torch.no_grad():
+            return self.net64()(t)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_module_finite(net: nn.Module) -> None:
+    for name, tensor in list(net.named_parameters()) + list(net.named_buffers()):
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ModelError(f"weights of {name!r} contain {bad} NaN or infinite value(s); "
+                             "verification needs finite weights: fix or re-export the model")
+
+
+def load_model(source: str | Path | nn.Module, input_shape: tuple[int, ...] | None = None) -> Model:
+    """Load a model from an ONNX file, or wrap a ``torch.nn.Module``.
+
+    For a module, ``input_shape`` (without the batch dimension) is required unless the
+    module starts with an ``nn.Linear`` (then it is ``(in_features,)``).
+    """
+    if isinstance(source, nn.Module):
+        return _from_torch(source, input_shape)
+    path = Path(source)
+    if not path.exists():
+        raise InputFileError(f"model file not found: {path}")
+    if path.is_dir():
+        raise InputFileError(f"model path is a directory, not a file: {path}")
+    if path.suffix.lower() in (".pt", ".pth"):
+        raise InputFileError(f"{path}: load PyTorch models in Python and pass the module to verify "
+                             "(see README, 'Python API'), or export them to ONNX for the CLI")
+    from verify.model.onnx_loader import onnx_to_torch
+
+    try:
+        net, proto = onnx_to_torch(path)
+    except PermissionError:
+        raise InputFileError(f"model file not readable: {path}") from None
+    n_in = int(np.prod(net.input_shape))
+    with torch.no_grad():
+        out = net(torch.zeros(1, n_in))
+    model = Model(net=net, input_shape=net.input_shape, n_inputs=n_in, n_outputs=int(out.shape[1]),
+                  kind="onnx", path=path, sha256=file_sha256(path), onnx_model=proto)
+    return model
+
+
+def _from_torch(module: nn.Module, input_shape: tuple[int, ...] | None) -> Model:
+    if input_shape is None:
+        first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None)
+        if isinstance(first, nn.Linear):
+            input_shape = (first.in_features,)
+        else:
+            raise ModelError("pass input_shape=(...) (without the batch dimension) for this module")
+    module = module.float().eval()
+    _check_module_finite(module)
+    net = FlatWrapper(module, tuple(input_shape)).eval()
+    n_in = int(np.prod(input_shape))
+    with torch.no_grad():
+        try:
+            out = net(torch.zeros(1, n_in))
+        except Exception as exc:
+            raise ModelError(f"the module does not accept inputs of shape {tuple(input_shape)}: {exc}") from None
+    return Model(net=net, input_shape=tuple(input_shape), n_inputs=n_in, n_outputs=int(out.shape[1]), kind="torch")
