@@ -8,18 +8,20 @@ Exit codes (also in README): 0 verified, 1 falsified, 2 usage or input error,
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import threading
-import time
 import traceback
-from typing import Any, Callable, Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from verify import errors
 from verify.errors import EXIT_FALSIFIED, EXIT_INPUT_ERROR, EXIT_INTERNAL, EXIT_UNKNOWN, EXIT_VERIFIED
 
 VERDICT_EXIT = {"verified": EXIT_VERIFIED, "falsified": EXIT_FALSIFIED, "unknown": EXIT_UNKNOWN}
+
+#: Sub-commands, one module each in verify/commands/ (with add_parser(sub) and run(args)).
+COMMANDS = ("check",)
 
 #: Extra seconds given to a run past its --timeout before the watchdog answers for it.
 WATCHDOG_GRACE = 0.05
@@ -32,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT_ERROR, f"verify: error: {message} (see '{self.prog} --help')\n")
 
 
-def _positive(text: str) -> float:
+def positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -48,22 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    p = sub.add_parser("check", help="check a property on a model",
-                       description="Decide whether the property holds: exit 0 verified, 1 falsified, "
-                                   "3 unknown/timeout, 2 input error, 4 internal error.")
-    p.add_argument("model", help="ONNX model file")
-    p.add_argument("spec", help="property: .vnnlib (1.0 or 2.0) or a Python spec file")
-    p.add_argument("--timeout", type=_positive, default=60.0, help="seconds (default 60)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--witness", metavar="FILE", help="write a counterexample in VNN-COMP format")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the searches (default 0)")
-    p.add_argument("--no-falsify", action="store_true", help="do not search for counterexamples")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    for name in COMMANDS:
+        _command_module(name).add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
@@ -75,9 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_INPUT_ERROR
-    handler: Callable[[argparse.Namespace], int] = {"check": _cmd_check}[args.command]
     try:
-        return handler(args)
+        return _command_module(args.command).run(args)
     except errors.VerifyError as exc:
         if debug:
             traceback.print_exc()
@@ -92,7 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-def _progress_sink(args: argparse.Namespace) -> Callable[[str], None] | None:
+def _command_module(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"verify.commands.{name}")
+
+
+def common_options(p: argparse.ArgumentParser) -> None:
+    """Options every sub-command accepts."""
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
+
+
+def progress_sink(args: argparse.Namespace) -> Callable[[str], None] | None:
     if getattr(args, "quiet", False):
         return None
     from verify.check import stderr_progress
@@ -125,41 +129,8 @@ def run_with_watchdog(work: Callable[[], Any], timeout: float, on_timeout: Calla
     return box["value"]
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
-    from verify.check import UNKNOWN, CheckOptions, CheckResult, check
-    from verify.model.network import load_model
-    from verify.spec import load_spec
-
-    start = time.monotonic()
-    model = load_model(args.model)
-    prop = load_spec(args.spec)
-    prop.check_fits(model.n_inputs, model.n_outputs, args.model)
-    remaining = max(0.01, args.timeout - (time.monotonic() - start))
-    options = CheckOptions(timeout=remaining * 0.97, falsify=not args.no_falsify, seed=args.seed,
-                           progress=_progress_sink(args))
-
-    def on_timeout() -> CheckResult:
-        return CheckResult(UNKNOWN, time.monotonic() - start, "none", None, reason="timeout",
-                           model=str(args.model), spec=str(args.spec))
-
-    result = run_with_watchdog(lambda: check(model, prop, options), remaining, on_timeout)
-    result.seconds = time.monotonic() - start
-    if result.counterexample is not None and args.witness:
-        _write_text(args.witness, result.counterexample.witness() + "\n")
-    if args.json:
-        print(json.dumps(result.to_json()))
-    else:
-        from verify.report import format_check
-
-        print(format_check(result))
-    sys.stdout.flush()
-    code = VERDICT_EXIT[result.verdict]
-    if result.reason == "timeout" and result.verdict == UNKNOWN:
-        os._exit(code)  # do not wait for an abandoned computation thread
-    return code
-
-
-def _write_text(path: str, text: str) -> None:
+def write_text(path: str, text: str) -> None:
+    """Write a user-named output file, with a one-line error when that fails."""
     try:
         with open(path, "w") as fh:
             fh.write(text)

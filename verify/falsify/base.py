@@ -54,7 +54,7 @@ class Budget:
     cancelled: list[bool] = field(default_factory=lambda: [False])
 
     @classmethod
-    def seconds(cls, s: float) -> "Budget":
+    def seconds(cls, s: float) -> Budget:
         return cls(time.monotonic() + s)
 
     def left(self) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from verify.falsify.base import Budget, Counterexample, case_tensors, float32_box, replay, violation

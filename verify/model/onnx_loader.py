@@ -361,7 +361,8 @@ class _Converter:
         try:
             out_shape = np.broadcast_shapes(shape, const.shape)
         except ValueError:
-            raise ModelError(f"{node.op_type} node {name!r}: shapes {shape} and {const.shape} do not broadcast") from None
+            raise ModelError(f"{node.op_type} node {name!r}: shapes {shape} and {const.shape} "
+                             "do not broadcast") from None
         if out_shape != shape:
             raise UnsupportedOperatorError(node.op_type, name, f"the constant {const.shape} enlarges the input {shape}")
         tensor = torch.tensor(np.asarray(const, dtype=np.float64 if const.dtype == np.float64 else np.float32))

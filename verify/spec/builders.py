@@ -12,9 +12,9 @@ Regions: :func:`box`, :func:`linf_ball`.  Requirements: :func:`argmax_is`,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class Requirement:
     n_outputs: int
     description: str
 
-    def __and__(self, other: "Requirement") -> "Requirement":
+    def __and__(self, other: Requirement) -> Requirement:
         if other.n_outputs != self.n_outputs:
             raise SpecError("cannot combine requirements over different numbers of outputs")
         return Requirement(self.unsafe + other.unsafe, self.n_outputs,

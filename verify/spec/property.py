@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class Box:
         object.__setattr__(self, "upper_in", np.array([round_down(v) for v in self.upper_exact]))
 
     @classmethod
-    def from_bounds(cls, lower: Iterable[Number], upper: Iterable[Number]) -> "Box":
+    def from_bounds(cls, lower: Iterable[Number], upper: Iterable[Number]) -> Box:
         return cls(tuple(exact(v) for v in lower), tuple(exact(v) for v in upper))
 
     @property
@@ -135,7 +135,7 @@ class Polytope:
 
     @classmethod
     def from_rows(cls, C: Sequence[Sequence[Number]], d: Sequence[Number],
-                  strict: Sequence[bool] | None = None) -> "Polytope":
+                  strict: Sequence[bool] | None = None) -> Polytope:
         coeffs = tuple(tuple(exact(c) for c in row) for row in C)
         return cls(coeffs, tuple(exact(v) for v in d), tuple(strict or [False] * len(coeffs)))
 

@@ -39,7 +39,7 @@ class Token:
 class SExpr:
     """A parenthesised list or an atom, with the position where it starts."""
 
-    items: list["SExpr"] | None
+    items: list[SExpr] | None
     text: str
     line: int
     col: int
