@@ -102,8 +102,13 @@ def auto_lirpa() -> types.ModuleType:
     _patch_torch_six()
     _patch_opset_version()
     _patch_node_getitem()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import auto_LiRPA
+    shown = warnings.showwarning
+    warnings.showwarning = lambda *args, **kwargs: None  # torch.jit.script deprecation at import
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import auto_LiRPA
+    finally:
+        warnings.showwarning = shown
     _patch_named_members(auto_LiRPA.BoundedModule)
     return auto_LiRPA
