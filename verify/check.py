@@ -1,8 +1,9 @@
 """Check a property on a model: bound it, hunt for counterexamples, decide.
 
-The pipeline: a quick random search; then, per case of the property, bounds of
-increasing cost (IBP, CROWN, alpha-CROWN via auto_LiRPA in float64) until every unsafe
-polytope is shown unreachable; then a gradient attack for the time that is left.
+The pipeline: a quick counterexample search (one turn of hypothesis and PGD); then, per
+case of the property, bounds of increasing cost (IBP, CROWN, alpha-CROWN via auto_LiRPA
+in float64) until every unsafe polytope is shown unreachable; then the combined falsifier (hypothesis and PGD) for the
+time that is left, on the cases still open.
 
 Decision rule (see README, "What a verdict means"): a polytope ``C y <= d`` is
 unreachable when for some row ``i`` the lower bound of ``(C y)_i`` exceeds ``d_i`` by more
@@ -127,8 +128,7 @@ def stacked_spec(case: Case, n_outputs: int) -> np.ndarray:
 def check(model: Model, prop: Property, options: CheckOptions | None = None) -> CheckResult:
     """Decide whether ``prop`` holds on ``model``: verified, falsified or unknown."""
     from verify.bounds.lirpa import LirpaBounder
-    from verify.falsify.pgd import PGDAttack
-    from verify.falsify.random_search import RandomSearch
+    from verify.falsify.combined import default_falsifier
 
     options = options or CheckOptions()
     start = time.monotonic()
@@ -142,9 +142,9 @@ def check(model: Model, prop: Property, options: CheckOptions | None = None) -> 
                            model=str(model.path or model.name), spec=str(prop.source or prop.name))
 
     if options.falsify:
-        progress("random search")
-        cex = RandomSearch(rounds=1).search(model, prop, Budget(min(budget.deadline, time.monotonic() + 2.0)),
-                                            options.seed)
+        progress("quick counterexample search")
+        quick = default_falsifier(max_slices=1, shrink_seconds=1.0)
+        cex = quick.search(model, prop, Budget(min(budget.deadline, time.monotonic() + 2.0)), options.seed)
         if cex is not None:
             return result(FALSIFIED, cex.method, None, cex)
 
@@ -175,9 +175,9 @@ def check(model: Model, prop: Property, options: CheckOptions | None = None) -> 
         return result(VERIFIED, method_used, worst_margin)
 
     if options.falsify and not budget.expired():
-        progress("gradient attack")
+        progress("counterexample search (hypothesis, PGD)")
         sub = Property(tuple(prop.cases[i] for i in open_cases), prop.n_inputs, prop.n_outputs, prop.name)
-        cex = PGDAttack().search(model, sub, budget, options.seed)
+        cex = default_falsifier(shrink_seconds=1.0).search(model, sub, budget, options.seed)
         if cex is not None:
             cex.case_index = open_cases[cex.case_index]
             return result(FALSIFIED, cex.method, None, cex)

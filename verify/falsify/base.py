@@ -28,11 +28,16 @@ class Counterexample:
     case_index: int
     method: str
     raw_x: np.ndarray | None = None  # before shrinking, when shrunk
+    found_at: float | None = None  # time.monotonic() when the first (raw) witness was confirmed
+    from_database: bool = False  # replayed from the example database rather than searched for
 
     def to_json(self) -> dict:
-        out = {"x": [float(v) for v in self.x], "y": [float(v) for v in self.y], "method": self.method}
+        out = {"x": [float(v) for v in self.x], "y": [float(v) for v in self.y], "method": self.method,
+               "case": self.case_index}
         if self.raw_x is not None:
             out["raw_x"] = [float(v) for v in self.raw_x]
+        if self.from_database:
+            out["from_database"] = True
         return out
 
     def witness(self) -> str:
@@ -62,6 +67,20 @@ class Budget:
 
     def expired(self) -> bool:
         return self.cancelled[0] or time.monotonic() >= self.deadline
+
+
+@dataclass
+class SearchStats:
+    """What a search did: candidates sent to :func:`replay` and how many it turned down."""
+
+    candidates: int = 0
+    rejected: int = 0
+    examples: int = 0  # inputs evaluated (hypothesis examples, PGD points x steps)
+
+    def add(self, other: SearchStats) -> None:
+        self.candidates += other.candidates
+        self.rejected += other.rejected
+        self.examples += other.examples
 
 
 class Falsifier(Protocol):
@@ -118,3 +137,15 @@ def float32_box(case: Case) -> tuple[np.ndarray, np.ndarray]:
     lo = np.where(lo.astype(np.float64) < case.box.lower_in, np.nextafter(lo, np.float32(np.inf)), lo)
     hi = np.where(hi.astype(np.float64) > case.box.upper_in, np.nextafter(hi, np.float32(-np.inf)), hi)
     return lo.astype(np.float32), hi.astype(np.float32)
+
+
+def confirm(model: Model, prop: Property, x: np.ndarray, method: str, case_index: int | None,
+            stats: SearchStats) -> Counterexample | None:
+    """:func:`replay` a candidate, counting it in ``stats``; stamps ``found_at`` on success."""
+    stats.candidates += 1
+    cex = replay(model, prop, x, method, case_index)
+    if cex is None:
+        stats.rejected += 1
+    else:
+        cex.found_at = time.monotonic()
+    return cex
