@@ -1,9 +1,9 @@
 """Check a property on a model: bound it, hunt for counterexamples, decide.
 
-The pipeline: a quick counterexample search (one turn of hypothesis and PGD); then, per
+The pipeline: a quick counterexample search (two turns of hypothesis and PGD); then, per
 case of the property, bounds of increasing cost (IBP, CROWN, alpha-CROWN via auto_LiRPA
-in float64) until every unsafe polytope is shown unreachable; then the combined falsifier (hypothesis and PGD) for the
-time that is left, on the cases still open.
+in float64) until every unsafe polytope is shown unreachable; then the combined
+falsifier (hypothesis and PGD) for the time that is left, on the cases still open.
 
 Decision rule (see README, "What a verdict means"): a polytope ``C y <= d`` is
 unreachable when for some row ``i`` the lower bound of ``(C y)_i`` exceeds ``d_i`` by more
@@ -143,7 +143,7 @@ def check(model: Model, prop: Property, options: CheckOptions | None = None) -> 
 
     if options.falsify:
         progress("quick counterexample search")
-        quick = default_falsifier(max_slices=1, shrink_seconds=1.0)
+        quick = default_falsifier(max_slices=2, shrink_seconds=1.0)
         cex = quick.search(model, prop, Budget(min(budget.deadline, time.monotonic() + 2.0)), options.seed)
         if cex is not None:
             return result(FALSIFIED, cex.method, None, cex)

@@ -52,15 +52,8 @@ def coordinate() -> st.SearchStrategy[float]:
     One time in four the centre, one in four a face, otherwise an interior point of a
     grid of ``2 * RESOLUTION + 1`` offsets; it shrinks to the centre.
     """
-    return st.integers(0, 3).flatmap(_coordinate_kind)
-
-
-def _coordinate_kind(kind: int) -> st.SearchStrategy[float]:
-    if kind == 0:
-        return st.just(0.0)
-    if kind == 3:
-        return st.sampled_from([-1.0, 1.0])
-    return st.integers(-RESOLUTION, RESOLUTION).map(lambda k: k / RESOLUTION)
+    interior = st.integers(-RESOLUTION, RESOLUTION).map(lambda k: k / RESOLUTION)
+    return st.one_of(st.just(0.0), interior, interior, st.sampled_from([-1.0, 1.0]))
 
 
 def _level(byte: int) -> float:

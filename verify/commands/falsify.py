@@ -53,8 +53,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from verify.falsify.base import Budget, Counterexample
     from verify.falsify.combined import default_falsifier
     from verify.falsify.database import database_dir
@@ -63,14 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from verify.spec import load_spec
 
     start = time.monotonic()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     model = load_model(args.model)
     prop = load_spec(args.spec)
     prop.check_fits(model.n_inputs, model.n_outputs, args.model)
     database: Any = None if args.no_database else (args.database or "default")
     falsifier = default_falsifier(database=database, methods=args.methods,
-                                  shrink_seconds=0.0 if args.no_shrink else 2.0)
+                                  shrink_seconds=0.0 if args.no_shrink else 2.0, threads=max(1, args.threads))
     search_start = time.monotonic()
     budget = Budget(search_start + max(0.01, args.budget - (search_start - start)))
 

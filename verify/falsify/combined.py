@@ -5,23 +5,31 @@
 1. the witnesses kept in the example database for this model and property (each is
    replayed again; stale ones are dropped);
 2. slices of work that alternate between :class:`HypothesisSearch` and
-   :class:`PGDAttack`, each slice twice the size of the one before.  The schedule counts
-   work (examples, rounds), not seconds, so a run is deterministic for a given seed
-   whenever it finds a counterexample before the deadline;
+   :class:`PGDAttack`, each slice twice the size of the one before (with one method
+   only, one search for the whole budget).  The schedule counts work (examples,
+   rounds), not seconds, so a run is deterministic for a given seed whenever it finds a
+   counterexample before the deadline;
 3. :func:`~verify.falsify.shrink.shrink` on the witness found, for at most
    ``shrink_seconds`` and never past the deadline;
 
 and keeps the final witness in the database.  Every witness it returns was accepted by
 :func:`~verify.falsify.base.replay`, and is checked once more just before it leaves.
+
+The searches evaluate small batches, for which one torch thread is as fast as several;
+extra threads only spin against other busy processes (on a loaded two-core machine a
+PGD round took 50 times longer with two threads), so the search runs with ``threads``
+torch threads (default 1) and restores the previous setting afterwards.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 from hypothesis.database import ExampleDatabase
 
 from verify.falsify.base import Budget, Counterexample, SearchStats, confirm, replay
@@ -47,7 +55,7 @@ class CombinedFalsifier:
 
     def __init__(self, methods: Sequence[str] = METHODS, database: ExampleDatabase | None = None,
                  shrink_seconds: float = 2.0, hypothesis_shrink_seconds: float = 0.5,
-                 max_slices: int | None = None) -> None:
+                 max_slices: int | None = None, threads: int | None = 1) -> None:
         unknown = [m for m in methods if m not in METHODS]
         if unknown or not methods:
             raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {list(methods)}")
@@ -56,10 +64,15 @@ class CombinedFalsifier:
         self.shrink_seconds = shrink_seconds
         self.hypothesis_shrink_seconds = hypothesis_shrink_seconds
         self.max_slices = max_slices
+        self.threads = threads
         self.stats = SearchStats()
 
     def search(self, model: Model, prop: Property, budget: Budget, seed: int = 0) -> Counterexample | None:
         self.stats = SearchStats()
+        with _torch_threads(self.threads):
+            return self._run(model, prop, budget, seed)
+
+    def _run(self, model: Model, prop: Property, budget: Budget, seed: int) -> Counterexample | None:
         cex = self._from_database(model, prop)
         if cex is None:
             cex = self._search(model, prop, budget, seed)
@@ -105,10 +118,26 @@ class CombinedFalsifier:
         return None  # pragma: no cover - the loop above only ends by returning
 
     def _slice(self, method: str, k: int) -> HypothesisSearch | PGDAttack:
+        # one method and no cap on the turns: one search until the budget ends (hypothesis's
+        # targeting keeps what it learned, which restarts would throw away)
+        alone = len(self.methods) == 1 and self.max_slices is None
         if method == "hypothesis":
-            return HypothesisSearch(max_examples=HYPOTHESIS_FIRST_SLICE * 2 ** k,
+            return HypothesisSearch(max_examples=10 ** 9 if alone else HYPOTHESIS_FIRST_SLICE * 2 ** k,
                                     shrink_seconds=self.hypothesis_shrink_seconds)
-        return PGDAttack(max_rounds=PGD_FIRST_SLICE * 2 ** k)
+        return PGDAttack(max_rounds=None if alone else PGD_FIRST_SLICE * 2 ** k)
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch CPU threads (None: leave the setting alone)."""
+    before = torch.get_num_threads()
+    if n is not None and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _slice_seed(seed: int, k: int, method: str) -> int:
@@ -116,12 +145,14 @@ def _slice_seed(seed: int, k: int, method: str) -> int:
 
 
 def default_falsifier(database: str | Path | ExampleDatabase | None = "default", methods: Sequence[str] = METHODS,
-                      shrink_seconds: float = 2.0, max_slices: int | None = None) -> CombinedFalsifier:
+                      shrink_seconds: float = 2.0, max_slices: int | None = None,
+                      threads: int | None = 1) -> CombinedFalsifier:
     """The falsifier ``verify check`` and ``verify falsify`` use.
 
     ``database``: "default" for ``$VERIFY_EXAMPLES_DIR`` or ``.verify-cache/examples``
     (see :mod:`verify.falsify.database`), a directory, an example database, or None.
-    ``max_slices`` caps the hypothesis/PGD turns (None: until the budget ends).
+    ``max_slices`` caps the hypothesis/PGD turns (None: until the budget ends); ``threads``
+    is the number of torch threads during the search (None: leave it alone).
     """
     return CombinedFalsifier(methods=methods, database=open_database(database), shrink_seconds=shrink_seconds,
-                             max_slices=max_slices)
+                             max_slices=max_slices, threads=threads)
