@@ -45,7 +45,7 @@ METHODS = ("hypothesis", "pgd")
 #: hypothesis examples in the first slice (doubled every slice).
 HYPOTHESIS_FIRST_SLICE = 100
 #: PGD rounds in the first slice (doubled every slice).
-PGD_FIRST_SLICE = 1
+PGD_FIRST_SLICE = 2
 
 
 class CombinedFalsifier:
