@@ -16,9 +16,11 @@ from verify.model.network import Model, load_model
 from verify.spec import Property, load_spec
 
 
-def test_same_seed_same_witness(tiny_model: Model, tiny_false_spec: Path) -> None:
+@pytest.mark.parametrize("methods", [("hypothesis", "pgd"), ("hypothesis",), ("pgd",)])
+def test_same_seed_same_witness(methods: tuple[str, ...], tiny_model: Model, tiny_false_spec: Path) -> None:
     prop = load_spec(tiny_false_spec)
-    runs = [CombinedFalsifier(database=None).search(tiny_model, prop, Budget.seconds(20), seed=5) for _ in range(2)]
+    runs = [CombinedFalsifier(methods, database=None).search(tiny_model, prop, Budget.seconds(20), seed=5)
+            for _ in range(2)]
     assert runs[0] is not None and runs[1] is not None
     np.testing.assert_array_equal(runs[0].x, runs[1].x)
     np.testing.assert_array_equal(runs[0].raw_x, runs[1].raw_x)

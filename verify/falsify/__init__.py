@@ -19,7 +19,6 @@ _EXPORTS = {
     "default_falsifier": "verify.falsify.combined",
     "HypothesisSearch": "verify.falsify.hypothesis_search",
     "PGDAttack": "verify.falsify.pgd",
-    "shrink": "verify.falsify.shrink",
 }
 
 __all__ = sorted(_EXPORTS)
