@@ -21,7 +21,7 @@ from verify.errors import EXIT_FALSIFIED, EXIT_INPUT_ERROR, EXIT_INTERNAL, EXIT_
 VERDICT_EXIT = {"verified": EXIT_VERIFIED, "falsified": EXIT_FALSIFIED, "unknown": EXIT_UNKNOWN}
 
 #: Sub-commands, one module each in verify/commands/ (with add_parser(sub) and run(args)).
-COMMANDS = ("check", "falsify")
+COMMANDS = ("check", "falsify", "graph")
 
 #: Extra seconds given to a run past its --timeout before the watchdog answers for it.
 WATCHDOG_GRACE = 0.05
