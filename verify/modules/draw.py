@@ -54,7 +54,7 @@ def draw_modules(modules: list[Module], n_inputs: int, path: str | Path, title: 
     pos = _positions(g)
     n_stages = max(int(d["stage"]) for _, d in g.nodes(data=True)) + 1
     tallest = max(sum(1 for _, d in g.nodes(data=True) if d["stage"] == s) for s in range(n_stages))
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.9 * n_stages), max(2.6, 1.15 * tallest + 0.9)))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.9 * n_stages), 1.1 * tallest + 0.8))
     w, h = 0.62, 0.78
     for src, dst, data in g.edges(data=True):
         (x0, y0), (x1, y1) = pos[src], pos[dst]
