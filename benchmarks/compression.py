@@ -9,8 +9,9 @@ its property: extract the graph, compress it on the box with the property's rows
 (:func:`verify.compress.compress`, CROWN bounds, chain shape kept) and split it into
 modules.  Prints one row per case: ReLUs before and after, the ReLUs left when every
 active ReLU is folded (``skips``: skip connections allowed; these are the unstable ones
-after merging), unstable ReLUs before and after, modules, the fraction of ReLUs kept
-(chain form and with skips) and seconds; then the medians and totals.  Each compressed
+after merging), unstable ReLUs, modules, the fraction of ReLUs kept (chain form and with
+skips) and seconds; then, right of ``|``, the same with alpha-CROWN bounds (``a_*``: ReLUs
+after, unstable, modules, fraction kept); then the medians and totals.  Each compressed
 graph is checked on 256 random inputs of the box against the original (``C y - d``).
 """
 
@@ -52,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         instances = instances[: args.limit]
     models: dict[str, tuple] = {}
     rows = []
-    header = (f"{'idx':>4} {'onnx':34} {'vnnlib':16} {'case':>4} {'relus':>5} {'after':>5} {'skips':>5} "
-              f"{'unst0':>5} {'unst':>5} {'mods':>4} {'kept':>6} {'kept_s':>6} {'sec':>6}")
+    header = (f"{'idx':>4} {'onnx':10} {'vnnlib':15} {'case':>4} {'relus':>5} {'after':>5} {'skips':>5} "
+              f"{'unst':>5} {'mods':>4} {'kept':>6} {'kept_s':>6} {'sec':>6} | {'a_aft':>5} {'a_uns':>5} "
+              f"{'a_mod':>5} {'a_kept':>6}")
     print(header)
     start_all = time.perf_counter()
     worst = 0.0
@@ -70,25 +72,27 @@ def main(argv: list[str] | None = None) -> int:
             res = compress(graph, lo, hi, C, d, max_unstable=args.max_unstable)
             seconds = time.perf_counter() - t0
             skips = compress(graph, lo, hi, C, d, keep_chain=False, max_unstable=args.max_unstable)
+            tight = compress(graph, lo, hi, C, d, max_unstable=args.max_unstable, bounds="alpha")
             rng = np.random.default_rng(index)
             x = lo + rng.random((256, lo.size)) * (hi - lo)
             want = evaluate_graph(graph, x) @ C.T - d
-            got = evaluate_graph(res.graph, x)
-            got_s = evaluate_graph(skips.graph, x)
             scale = 1.0 + float(np.abs(want).max())
-            err = float(max(np.abs(want - got).max(), np.abs(want - got_s).max())) / scale
+            err = max(float(np.abs(want - evaluate_graph(r.graph, x)).max()) for r in (res, skips, tight)) / scale
             worst = max(worst, err)
             row = {"index": index, "onnx": Path(onnx).name, "vnnlib": Path(vnnlib).name, "case": k + 1,
                    "relus_before": res.relus_before, "relus_after": res.relus_after,
                    "relus_skips": skips.relus_after, "unstable_before": res.unstable_before,
                    "unstable_after": res.unstable_after, "modules": res.n_modules,
-                   "kept": res.relus_kept, "kept_skips": skips.relus_kept, "seconds": seconds,
+                   "kept": res.relus_kept, "kept_skips": skips.relus_kept,
+                   "relus_alpha": tight.relus_after, "unstable_alpha": tight.unstable_after,
+                   "modules_alpha": tight.n_modules, "kept_alpha": tight.relus_kept, "seconds": seconds,
                    "rel_error": err}
             rows.append(row)
             name = row["onnx"].replace("ACASXU_run2a_", "").replace("_batch_2000", "")
-            print(f"{index:>4} {name:34} {row['vnnlib']:16} {k + 1:>4} {res.relus_before:>5} {res.relus_after:>5} "
-                  f"{skips.relus_after:>5} {res.unstable_before:>5} {res.unstable_after:>5} {res.n_modules:>4} "
-                  f"{res.relus_kept:>6.3f} {skips.relus_kept:>6.3f} {seconds:>6.3f}", flush=True)
+            print(f"{index:>4} {name:10} {row['vnnlib']:15} {k + 1:>4} {res.relus_before:>5} {res.relus_after:>5} "
+                  f"{skips.relus_after:>5} {res.unstable_after:>5} {res.n_modules:>4} "
+                  f"{res.relus_kept:>6.3f} {skips.relus_kept:>6.3f} {seconds:>6.3f} | {tight.relus_after:>5} "
+                  f"{tight.unstable_after:>5} {tight.n_modules:>5} {tight.relus_kept:>6.3f}", flush=True)
     total = time.perf_counter() - start_all
     if not rows:
         print("no instances")
@@ -105,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(r['unstable_before'] for r in rows)} before, {sum(r['unstable_after'] for r in rows)} after")
     mods = [r["modules"] for r in rows]
     print(f"modules per case: median {med(mods)}, min {min(mods)}, max {max(mods)}")
+    print(f"with alpha-CROWN bounds (a_*): median fraction kept {med(r['kept_alpha'] for r in rows):.3f}, "
+          f"unstable {sum(r['unstable_alpha'] for r in rows)} in all, "
+          f"median modules {med(r['modules_alpha'] for r in rows)}")
     print(f"largest relative output difference on sampled inputs: {worst:.2e}")
     if args.csv:
         with open(args.csv, "w", newline="") as fh:

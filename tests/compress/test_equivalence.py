@@ -53,7 +53,7 @@ def mlp_case(draw):
 
 
 @FAST
-@given(mlp_case(), st.booleans(), st.sampled_from(["crown", "ibp"]))
+@given(mlp_case(), st.booleans(), st.sampled_from(["crown", "alpha", "ibp"]))
 def test_compressed_equals_original_on_the_region(case, keep_chain: bool, bounds: str) -> None:
     graph, lo, hi, C, d, x = case
     res = compress(graph, lo, hi, C, d, keep_chain=keep_chain, bounds=bounds)

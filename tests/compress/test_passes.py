@@ -147,3 +147,19 @@ def test_compress_figures_and_report() -> None:
                                                                                               "fold affine"]
     with pytest.raises(ValueError):
         compress(g, prune_tol=0.1)
+
+
+def test_alpha_bounds_are_at_least_as_tight_as_crown() -> None:
+    from verify.compress.bounds import layer_bounds
+    from verify.compress.layers import from_graph
+
+    net = from_graph(_graph(graph_nets.random_mlp([3, 20, 20, 20, 2], seed=5)))
+    lo, hi = -np.ones(3), np.ones(3)
+    crown, alpha = layer_bounds(net, lo, hi, "crown"), layer_bounds(net, lo, hi, "alpha")
+    x = _box_points(lo, hi, 2000)
+    values = net.forward(x, keep=True)
+    for layer in net.layers:
+        (cl, cu), (al, au) = crown[layer.name], alpha[layer.name]
+        assert (al >= cl).all() and (au <= cu).all()
+        z = values[layer.name + ".pre"]
+        assert (z >= al - 1e-9).all() and (z <= au + 1e-9).all()  # still sound

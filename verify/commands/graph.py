@@ -32,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="module size rule: at most N unstable ReLUs per module where possible (default 12)")
     p.add_argument("--skips", action="store_true",
                    help="fold every active ReLU, even where that adds skip connections (default: keep chains)")
+    p.add_argument("--bounds", choices=("crown", "alpha", "ibp"), default="crown",
+                   help="pre-activation bounds on the region: crown (default), alpha (alpha-CROWN: tighter, "
+                        "slower) or ibp")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", metavar="DIR", help="write modules.svg, modules.png, graph.dot and graph.json into DIR")
     common_options(p)
@@ -52,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
         if args.case > len(prop.cases):
             raise SpecError(f"{args.spec} has {len(prop.cases)} case(s); --case {args.case} does not exist")
     result = compress_model(model, prop, case=args.case - 1, keep_chain=not args.skips,
-                            max_unstable=args.max_unstable)
+                            max_unstable=args.max_unstable, bounds=args.bounds)
     info: dict[str, Any] = {"model": str(args.model), "spec": args.spec,
                             "case": args.case if prop else None, "n_cases": len(prop.cases) if prop else None,
                             "n_inputs": model.n_inputs, "n_outputs": model.n_outputs,
-                            "max_unstable": args.max_unstable, "keep_chain": not args.skips}
+                            "max_unstable": args.max_unstable, "keep_chain": not args.skips,
+                            "bounds": args.bounds if prop else None}
     files: list[str] = []
     if args.out:
         from pathlib import Path

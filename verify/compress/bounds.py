@@ -17,6 +17,9 @@ from verify.compress.layers import INPUT, Layer, LayerNet
 
 Interval = tuple[np.ndarray, np.ndarray]
 
+#: Gradient steps of alpha-CROWN per layer with ``method="alpha"``.
+ALPHA_ITERATIONS = 20
+
 
 def interval_matmul(m: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Interval:
     """Exact (up to rounding) interval of ``m @ a`` for ``a`` in ``[lo, hi]``."""
@@ -81,8 +84,14 @@ def thresholds(scale: np.ndarray) -> np.ndarray:
     return np.array([decision_threshold(float(s)) for s in np.asarray(scale).reshape(-1)]).reshape(np.shape(scale))
 
 
-def chain_crown(net: LayerNet, lower: np.ndarray, upper: np.ndarray) -> dict[str, Interval] | None:
-    """CROWN bounds of every layer when the net is a chain of ReLU layers, else None."""
+def chain_crown(net: LayerNet, lower: np.ndarray, upper: np.ndarray, alpha_iterations: int = 0
+                ) -> dict[str, Interval] | None:
+    """CROWN bounds of every layer when the net is a chain of ReLU layers, else None.
+
+    With ``alpha_iterations > 0`` the hidden layers' bounds are then tightened layer by
+    layer with alpha-CROWN (:func:`verify.bounds.linear_relax.optimize_alpha`, which keeps
+    the best bound over its iterations, the CROWN one included).
+    """
     if not net.is_chain():
         return None
     Ws, bs = [], []
@@ -93,24 +102,39 @@ def chain_crown(net: LayerNet, lower: np.ndarray, upper: np.ndarray) -> dict[str
         Ws.append(torch.as_tensor(m, dtype=torch.float64))
         bs.append(torch.as_tensor(layer.bias, dtype=torch.float64))
         prev, prev_size = layer.name, layer.size
-    from verify.bounds.linear_relax import crown_bounds
+    from verify.bounds.linear_relax import crown_bounds, optimize_alpha
 
     lo = torch.as_tensor(np.asarray(lower, dtype=np.float64)).reshape(1, -1)
     hi = torch.as_tensor(np.asarray(upper, dtype=np.float64)).reshape(1, -1)
     with torch.no_grad():
         pre = crown_bounds(Ws, bs, lo, hi)
+    if alpha_iterations > 0:
+        for k in range(1, len(Ws) - 1):
+            low, up = pre[k]
+            rows = torch.nonzero(((low < 0) & (up > 0))[0]).flatten()
+            if not rows.numel():
+                continue
+            W, b = Ws[k][rows], bs[k][rows]
+            res, _, _ = optimize_alpha(Ws[:k + 1], bs[:k + 1], lo, hi, pre[:k], iterations=alpha_iterations,
+                                       W_last=torch.cat([W, -W]), b_last=torch.cat([b, -b]))
+            n = rows.numel()
+            low, up = low.clone(), up.clone()
+            low[0, rows] = torch.maximum(low[0, rows], res.lb[0, :n].detach())
+            up[0, rows] = torch.minimum(up[0, rows], -res.lb[0, n:].detach())
+            pre[k] = (low, up)
     return {layer.name: (a[0].numpy().copy(), b[0].numpy().copy()) for layer, (a, b) in zip(net.layers, pre)}
 
 
 def layer_bounds(net: LayerNet, lower: np.ndarray, upper: np.ndarray, method: str = "crown") -> dict[str, Interval]:
     """Pre-activation bounds of every layer on the box: IBP, intersected with CROWN on chains.
 
-    ``method``: ``"crown"`` (CROWN where the net is a chain, IBP elsewhere) or ``"ibp"``.
+    ``method``: ``"crown"`` (CROWN where the net is a chain, IBP elsewhere), ``"alpha"``
+    (alpha-CROWN for the hidden layers of chains: tighter, slower) or ``"ibp"``.
     """
     lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
     bounds = ibp(net, lower, upper)
-    if method == "crown":
-        crown = chain_crown(net, lower, upper)
+    if method in ("crown", "alpha"):
+        crown = chain_crown(net, lower, upper, ALPHA_ITERATIONS if method == "alpha" else 0)
         if crown is not None:
             for name, (cl, cu) in crown.items():
                 il, iu = bounds[name]
