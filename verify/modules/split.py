@@ -30,7 +30,7 @@ from verify.compress.bounds import thresholds
 from verify.compress.layers import INPUT, Layer, LayerNet, from_graph
 
 #: Stages whose neuron graph would have more edges than this are not grown further (cost guard).
-MAX_STAGE_EDGES = 2_000_000
+MAX_STAGE_EDGES = 200_000
 
 
 @dataclass
