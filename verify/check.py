@@ -1,14 +1,20 @@
-"""Check a property on a model: bound it, hunt for counterexamples, decide.
+"""Check a property on a model: bound it, hunt for counterexamples, decide, certify.
 
-The pipeline: a quick counterexample search (two turns of hypothesis and PGD); then, per
-case of the property, bounds of increasing cost (IBP, CROWN, alpha-CROWN via auto_LiRPA
-in float64) until every unsafe polytope is shown unreachable; then the combined
-falsifier (hypothesis and PGD) for the time that is left, on the cases still open.
+The pipeline, one deadline for all of it:
 
-Decision rule (see README, "What a verdict means"): a polytope ``C y <= d`` is
-unreachable when for some row ``i`` the lower bound of ``(C y)_i`` exceeds ``d_i`` by more
-than :func:`decision_threshold`; a counterexample counts only after it has been replayed
-on the original model and checked exactly against the spec.
+1. a quick counterexample search (the combined falsifier, at most 2 s);
+2. the incomplete pass with auto_LiRPA on the whole model (IBP, CROWN; alpha-CROWN when
+   no refinement can follow), case by case;
+3. for networks that are chains of affine layers and ReLUs: branch and bound per open
+   case on the graph (input splitting for low-dimensional inputs, ReLU splitting
+   otherwise), with counterexample probes along the way;
+4. a verified answer gets a certificate, and (by default) the independent checker
+   re-derives it from the model file before the answer is given;
+5. a falsified answer is a counterexample replayed on the original model.
+
+Decision rule (README, "What a verdict means"): a float64 lower bound counts only when
+it clears :func:`decision_threshold` (1e-7 plus 1e-9 of the magnitudes involved); the
+certificate checker then re-derives the bound with rigorous rounding-error bounds.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class CheckOptions:
     timeout: float = 60.0
     methods: tuple[str, ...] = ("IBP", "CROWN", "alpha-CROWN")
     falsify: bool = True
+    refine: bool = True  # branch and bound after the incomplete pass
+    recheck: bool = True  # re-check the certificate with verify.certcheck before answering
     seed: int = 0
     alpha_iterations: int = 20
     progress: Callable[[str], None] | None = None
@@ -64,6 +72,7 @@ class CheckResult:
     model: str = ""
     spec: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    certificate: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,7 +116,10 @@ def stderr_progress(message: str) -> None:
 
 
 def polytope_margins(lower: np.ndarray, case: Case) -> np.ndarray:
-    """Per unsafe polytope: ``max_i (lb_i - d_i - coef_err_i * |y|max)``; > 0 means unreachable."""
+    """Per unsafe polytope: ``max_i (lb_i - d_i)``; > 0 means unreachable.
+
+    Rows whose coefficients are not floats (``coef_err > 0``) are never trusted.
+    """
     out = np.empty(len(case.unsafe))
     row = 0
     for j, poly in enumerate(case.unsafe):
@@ -115,7 +127,9 @@ def polytope_margins(lower: np.ndarray, case: Case) -> np.ndarray:
         if k == 0:
             out[j] = -np.inf
             continue
-        out[j] = np.max(lower[row:row + k] - poly.d - poly.coef_err * 1e30 * (poly.coef_err > 0))
+        margins = lower[row:row + k] - poly.d
+        margins = np.where(poly.coef_err > 0, -np.inf, margins)
+        out[j] = np.max(margins)
         row += k
     return out
 
@@ -125,64 +139,193 @@ def stacked_spec(case: Case, n_outputs: int) -> np.ndarray:
     return np.concatenate(rows, axis=0) if rows else np.zeros((0, n_outputs))
 
 
+class _Pipeline:
+    """One run of :func:`check` (state shared by its steps)."""
+
+    def __init__(self, model: Model, prop: Property, options: CheckOptions) -> None:
+        self.model = model
+        self.prop = prop
+        self.options = options
+        self.start = time.monotonic()
+        self.budget = Budget(self.start + options.timeout)
+        self.progress = Progress(options.progress)
+        self.details: dict[str, Any] = {}
+
+    def result(self, verdict: str, method: str, margin: float | None, cex: Counterexample | None = None,
+               reason: str = "", certificate: dict[str, Any] | None = None) -> CheckResult:
+        return CheckResult(verdict, time.monotonic() - self.start, method, margin, cex, reason,
+                           model=str(self.model.path or self.model.name), spec=str(self.prop.source or self.prop.name),
+                           details=self.details, certificate=certificate)
+
+    def falsify(self, seconds: float | None, prop: Property | None = None,
+                quick: bool = False) -> Counterexample | None:
+        from verify.falsify.combined import default_falsifier
+
+        deadline = self.budget.deadline if seconds is None else min(self.budget.deadline, time.monotonic() + seconds)
+        falsifier = default_falsifier(max_slices=2, shrink_seconds=1.0) if quick else \
+            default_falsifier(shrink_seconds=1.0)
+        return falsifier.search(self.model, prop or self.prop, Budget(deadline), self.options.seed)
+
+    def incomplete(self, chain_available: bool) -> tuple[list[int], float, str]:
+        """auto_LiRPA bounds per case; returns the open cases, the worst margin and the method."""
+        from verify.bounds.lirpa import LirpaBounder
+
+        bounder = LirpaBounder(self.model.net64(), self.model.n_inputs, self.options.alpha_iterations)
+        methods = [m for m in self.options.methods if not (chain_available and self.options.refine
+                                                         and m == "alpha-CROWN")]
+        worst, method_used, open_cases = np.inf, "none", []
+        for ci, case in enumerate(self.prop.cases):
+            C = stacked_spec(case, self.model.n_outputs)
+            margins = np.full(len(case.unsafe), -np.inf)
+            scale = 0.0
+            for method in methods:
+                if self.budget.expired():
+                    break
+                res = bounder.bound(case.box.lower[None], case.box.upper[None], C, method)
+                scale = max(scale, _scale(res, case))
+                margins = np.maximum(margins, polytope_margins(res.lower[0], case))
+                method_used = method
+                self.progress(f"case {ci + 1}/{len(self.prop.cases)}: {method} margin {margins.min():.6g}")
+                if np.all(margins > decision_threshold(scale)):
+                    break
+            margin = float(margins.min()) if margins.size else np.inf
+            worst = min(worst, margin)
+            if not margin > decision_threshold(scale):
+                open_cases.append(ci)
+        return open_cases, worst, method_used
+
+
 def check(model: Model, prop: Property, options: CheckOptions | None = None) -> CheckResult:
     """Decide whether ``prop`` holds on ``model``: verified, falsified or unknown."""
-    from verify.bounds.lirpa import LirpaBounder
-    from verify.falsify.combined import default_falsifier
+    from verify.refine import set_threads
 
     options = options or CheckOptions()
-    start = time.monotonic()
-    budget = Budget(start + options.timeout)
-    progress = Progress(options.progress)
     prop.check_fits(model.n_inputs, model.n_outputs, model.name)
+    previous_threads = set_threads(1)
+    try:
+        return _check(_Pipeline(model, prop, options))
+    finally:
+        set_threads(previous_threads)
 
-    def result(verdict: str, method: str, margin: float | None, cex: Counterexample | None = None,
-               reason: str = "") -> CheckResult:
-        return CheckResult(verdict, time.monotonic() - start, method, margin, cex, reason,
-                           model=str(model.path or model.name), spec=str(prop.source or prop.name))
 
-    if options.falsify:
-        progress("quick counterexample search")
-        quick = default_falsifier(max_slices=2, shrink_seconds=1.0)
-        cex = quick.search(model, prop, Budget(min(budget.deadline, time.monotonic() + 2.0)), options.seed)
+def _check(run: _Pipeline) -> CheckResult:
+    options, prop, model = run.options, run.prop, run.model
+    chain = _chain(model) if options.refine else None
+    open_cases, worst, method = run.incomplete(chain is not None)
+    run.details["incomplete"] = {"method": method, "margin": None if not np.isfinite(worst) else worst,
+                                 "open_cases": len(open_cases)}
+    if chain is None:
+        if not open_cases:
+            run.details["certificate"] = "not available: the model is not a chain of affine layers and ReLUs"
+            return run.result(VERIFIED, method, worst)
+        return _falsify_rest(run, open_cases, method, worst)
+    if open_cases and options.falsify:
+        run.progress("quick counterexample search")
+        cex = run.falsify(2.0, quick=True)
         if cex is not None:
-            return result(FALSIFIED, cex.method, None, cex)
+            return run.result(FALSIFIED, cex.method, None, cex)
 
-    bounder = LirpaBounder(model.net64(), model.n_inputs, options.alpha_iterations)
-    worst_margin = np.inf
-    method_used = "none"
-    open_cases: list[int] = []
+    # refinement on the chain (every case, so that the certificate covers all of them)
+    from verify.refine import prove_case
+
+    outcomes = []
+    margins = []
     for ci, case in enumerate(prop.cases):
-        C = stacked_spec(case, model.n_outputs)
-        margins = np.full(len(case.unsafe), -np.inf)
-        scale = 0.0
-        for method in options.methods:
-            if budget.expired():
-                break
-            progress(f"case {ci + 1}/{len(prop.cases)}: {method}")
-            res = bounder.bound(case.box.lower[None], case.box.upper[None], C, method)
-            scale = max(scale, _scale(res, case))
-            margins = np.maximum(margins, polytope_margins(res.lower[0], case))
-            method_used = method
-            progress(f"case {ci + 1}/{len(prop.cases)}: {method} margin {margins.min():.6g}")
-            if np.all(margins > decision_threshold(scale)):
-                break
-        case_margin = float(margins.min()) if margins.size else np.inf
-        worst_margin = min(worst_margin, case_margin)
-        if not (case_margin > decision_threshold(scale)):
-            open_cases.append(ci)
-    if not open_cases:
-        return result(VERIFIED, method_used, worst_margin)
+        deadline = time.monotonic() + run.budget.left() / max(1, len(prop.cases) - ci)
 
-    if options.falsify and not budget.expired():
-        progress("counterexample search (hypothesis, PGD)")
+        def is_unsafe(x: np.ndarray, ci: int = ci) -> bool:
+            return _replay(run, x, ci) is not None
+
+        outcome = prove_case(chain, case, ci, deadline, decision_threshold(_case_scale(chain, case)),
+                             run.progress, is_unsafe)
+        outcomes.append(outcome)
+        margins.append(outcome.min_lb)
+        if outcome.status == "candidate":
+            cex = _replay(run, outcome.candidate, ci)
+            if cex is not None:
+                run.details["refinement"] = _stats(outcomes)
+                return run.result(FALSIFIED, f"{outcome.method}+replay", None, cex)
+        if outcome.status == "open":
+            break
+    run.details["refinement"] = _stats(outcomes)
+    if all(o.status == "verified" for o in outcomes) and len(outcomes) == len(prop.cases):
+        return _certify(run, chain, outcomes, min(margins), method if not open_cases else None)
+    worst = min(margins) if margins else worst
+    return _falsify_rest(run, list(range(len(outcomes) - 1, len(prop.cases))), outcomes[-1].method, worst)
+
+
+def _falsify_rest(run: _Pipeline, open_cases: list[int], method: str, worst: float) -> CheckResult:
+    prop = run.prop
+    if run.options.falsify and not run.budget.expired():
+        run.progress("counterexample search (hypothesis, PGD)")
         sub = Property(tuple(prop.cases[i] for i in open_cases), prop.n_inputs, prop.n_outputs, prop.name)
-        cex = default_falsifier(shrink_seconds=1.0).search(model, sub, budget, options.seed)
+        cex = run.falsify(None, sub)
         if cex is not None:
             cex.case_index = open_cases[cex.case_index]
-            return result(FALSIFIED, cex.method, None, cex)
-    reason = "timeout" if budget.expired() else "bounds too loose (no counterexample found)"
-    return result(UNKNOWN, method_used, worst_margin, reason=reason)
+            return run.result(FALSIFIED, cex.method, None, cex)
+    reason = "timeout" if run.budget.expired() else "bounds too loose (no counterexample found)"
+    return run.result(UNKNOWN, method, worst, reason=reason)
+
+
+def _certify(run: _Pipeline, chain: Any, outcomes: list[Any], margin: float,
+             incomplete_method: str | None) -> CheckResult:
+    from verify.certificate.build import build_certificate
+
+    cert = build_certificate(run.model, run.prop, [o.proof for o in outcomes], chain.hidden_sizes,
+                             chain.relu_names)
+    method = incomplete_method or "+".join(sorted({o.method for o in outcomes}))
+    if run.options.recheck and run.model.kind == "onnx" and run.model.path is not None and run.prop.source:
+        from verify.certcheck import check_certificate
+
+        run.progress("re-checking the certificate")
+        report = check_certificate(run.model.path, run.prop.source, cert)
+        run.details["recheck"] = {"valid": report.valid, "seconds": round(report.seconds, 4),
+                                  "message": report.message}
+        if not report.valid:
+            return run.result(UNKNOWN, method, margin, reason=f"certificate rejected: {report.message}")
+    return run.result(VERIFIED, method, margin, certificate=cert)
+
+
+def _replay(run: _Pipeline, x: np.ndarray | None, case_index: int) -> Counterexample | None:
+    from verify.falsify.base import replay
+
+    if x is None:
+        return None
+    return replay(run.model, run.prop, np.asarray(x, dtype=np.float64), "bab", case_index)
+
+
+def _chain(model: Model) -> Any:
+    from verify.errors import ModelError
+    from verify.graph import extract_graph
+    from verify.graph.chain import graph_to_chain
+
+    try:
+        return graph_to_chain(extract_graph(model))
+    except ModelError:
+        return None
+
+
+def _case_scale(chain: Any, case: Case) -> float:
+    """A magnitude for the safety margin: the interval bound of the chain's values on the box."""
+    lo, hi = case.box.lower, case.box.upper
+    scale = float(np.abs(np.concatenate([lo, hi])).max(initial=0.0))
+    for k, (W, b) in enumerate(zip(chain.weights, chain.biases)):
+        c, r = (lo + hi) / 2, (hi - lo) / 2
+        mid, rad = W @ c + b, np.abs(W) @ r
+        lo, hi = mid - rad, mid + rad
+        scale = max(scale, float(np.abs(np.concatenate([lo, hi])).max(initial=0.0)))
+        if k < len(chain.weights) - 1:
+            lo, hi = np.maximum(lo, 0), np.maximum(hi, 0)
+    return scale
+
+
+def _stats(outcomes: list[Any]) -> dict[str, Any]:
+    total: dict[str, Any] = {"cases": len(outcomes)}
+    for o in outcomes:
+        for key, value in o.stats.items():
+            if isinstance(value, (int, float)):
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def _scale(res: Any, case: Case) -> float:

@@ -21,7 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--witness", metavar="FILE", help="write a counterexample in VNN-COMP format")
     p.add_argument("--seed", type=int, default=0, help="random seed of the searches (default 0)")
+    p.add_argument("--certificate", metavar="FILE", help="write the certificate of a verified answer (JSON)")
     p.add_argument("--no-falsify", action="store_true", help="do not search for counterexamples")
+    p.add_argument("--no-refine", action="store_true", help="stop after the incomplete pass (no branch and bound)")
+    p.add_argument("--no-recheck", action="store_true",
+                   help="do not re-check the certificate with the independent checker before answering")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     common_options(p)
 
@@ -37,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     prop.check_fits(model.n_inputs, model.n_outputs, args.model)
     remaining = max(0.01, args.timeout - (time.monotonic() - start))
     options = CheckOptions(timeout=remaining * 0.97, falsify=not args.no_falsify, seed=args.seed,
-                           progress=progress_sink(args))
+                           refine=not args.no_refine, recheck=not args.no_recheck, progress=progress_sink(args))
 
     def on_timeout() -> CheckResult:
         return CheckResult(UNKNOWN, time.monotonic() - start, "none", None, reason="timeout",
@@ -47,6 +51,14 @@ def run(args: argparse.Namespace) -> int:
     result.seconds = time.monotonic() - start
     if result.counterexample is not None and args.witness:
         write_text(args.witness, result.counterexample.witness() + "\n")
+    if args.certificate:
+        if result.certificate is not None:
+            from verify.certificate import write_certificate
+
+            write_certificate(args.certificate, result.certificate)
+            result.details["certificate_file"] = args.certificate
+        elif result.verdict == "verified":
+            result.details["certificate_file"] = None
     if args.json:
         print(json.dumps(result.to_json()))
     else:

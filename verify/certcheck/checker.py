@@ -1,0 +1,277 @@
+"""Re-check a certificate against the model and spec files, trusting none of the producer's numbers.
+
+What is checked, per case of the property:
+
+* the files: sha256 of the model and spec files equal the certificate's;
+* the proof structure: for ``input-split`` proofs, the split tree cuts each box into two
+  halves along one dimension at a value inside it, so the leaves tile the case's box;
+  every leaf, for every unsafe polytope, has a node on its path to the root whose bound
+  refutes that polytope (a *closure*);
+* every closure: the bounds of its box are recomputed from scratch with rigorous
+  float64 arithmetic (:mod:`verify.certcheck.bounds`); some row of the polytope must
+  have a lower bound strictly above the spec's right-hand side (rounded up).
+
+The producer's choices (split values, lower slopes alpha) are used as given: a bad choice
+can only make the recomputed bound fail, never make a false claim pass.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from verify.certcheck.bounds import RigorousBounder
+from verify.certcheck.encoding import decode_array
+from verify.certcheck.network import CheckerNetwork, UnsupportedModel, read_network
+from verify.errors import CertificateError
+
+FORMAT = "verify-certificate"
+VERSION = 1
+CHUNK = 256
+
+
+class ClaimFailed(Exception):
+    """A claim of the certificate does not hold; the message names it."""
+
+
+@dataclass
+class CertReport:
+    valid: bool
+    message: str
+    claims_checked: int = 0
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def load_certificate(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CertificateError(f"certificate file not found: {path}")
+    try:
+        cert = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CertificateError(f"{path}: not a JSON certificate ({exc})") from None
+    if not isinstance(cert, dict) or cert.get("format") != FORMAT:
+        raise CertificateError(f"{path}: not a verify certificate (missing \"format\": \"{FORMAT}\")")
+    if cert.get("version") != VERSION:
+        raise CertificateError(f"{path}: certificate version {cert.get('version')!r}; this checker reads {VERSION}")
+    return cert
+
+
+def check_certificate(model_path: str | Path, spec_path: str | Path, cert: dict[str, Any]) -> CertReport:
+    """Check ``cert`` against the files; never raises for a false claim (returns invalid)."""
+    from verify.model.network import file_sha256
+    from verify.spec import load_spec
+
+    start = time.monotonic()
+    try:
+        if cert.get("model", {}).get("sha256") != file_sha256(model_path):
+            raise ClaimFailed("model: the file's sha256 differs from the certificate's (the model changed)")
+        if cert.get("spec", {}).get("sha256") != file_sha256(spec_path):
+            raise ClaimFailed("spec: the file's sha256 differs from the certificate's (the spec changed)")
+        if cert.get("verdict") != "verified":
+            raise ClaimFailed(f"verdict: the certificate claims {cert.get('verdict')!r}, not 'verified'")
+        prop = load_spec(spec_path)
+        try:
+            net = read_network(model_path)
+        except UnsupportedModel as exc:
+            raise ClaimFailed(f"model: the checker cannot read it ({exc})") from None
+        if net.n_inputs != prop.n_inputs or net.layer_sizes[-1] != prop.n_outputs:
+            raise ClaimFailed("model/spec: input or output sizes differ")
+        cases = cert.get("cases")
+        if not isinstance(cases, list) or len(cases) != len(prop.cases):
+            raise ClaimFailed(f"cases: the spec has {len(prop.cases)} case(s), the certificate "
+                              f"{len(cases) if isinstance(cases, list) else 'none'}")
+        claims = 0
+        for index, (case, proof) in enumerate(zip(prop.cases, cases)):
+            if proof.get("case") != index:
+                raise ClaimFailed(f"case {index}: proofs out of order")
+            kind = proof.get("kind")
+            if kind == "input-split":
+                claims += _check_input_split(net, case, proof, f"case {index}")
+            elif kind == "relu-split":
+                claims += _check_relu_split(net, case, proof, f"case {index}")
+            else:
+                raise ClaimFailed(f"case {index}: unknown proof kind {kind!r}")
+    except ClaimFailed as exc:
+        return CertReport(False, str(exc), seconds=time.monotonic() - start)
+    except (KeyError, TypeError, ValueError) as exc:
+        return CertReport(False, f"malformed certificate: {type(exc).__name__}: {exc}",
+                          seconds=time.monotonic() - start)
+    return CertReport(True, f"valid: {claims} claim(s) re-checked", claims, time.monotonic() - start)
+
+
+def _polytope_rows(case: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """All rows of the case's polytopes stacked, the outer right-hand sides, and row groups."""
+    C, d, groups, k = [], [], [], 0
+    for poly in case.unsafe:
+        if np.any(poly.coef_err > 0):
+            raise ClaimFailed("spec: a coefficient is not a float; the checker cannot use that row")
+        C.append(poly.C)
+        d.append(poly.d)
+        groups.append(np.arange(k, k + poly.n_rows))
+        k += poly.n_rows
+    return np.concatenate(C), np.concatenate(d), groups
+
+
+def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], where: str) -> int:
+    body = proof["input-split"]
+    tree = body["tree"]
+    parent = decode_array(tree["parent"], f"{where}: tree.parent").astype(np.int64)
+    dim = decode_array(tree["dim"], f"{where}: tree.dim").astype(np.int64)
+    value = decode_array(tree["value"], f"{where}: tree.value").astype(np.float64)
+    side = decode_array(tree["side"], f"{where}: tree.side").astype(np.int64)
+    n = parent.shape[0]
+    if not (dim.shape[0] == value.shape[0] == side.shape[0] == n) or n == 0 or parent[0] != -1:
+        raise ClaimFailed(f"{where}: malformed split tree")
+    n_in = net.n_inputs
+    lo = np.empty((n, n_in))
+    hi = np.empty((n, n_in))
+    lo[0], hi[0] = case.box.lower, case.box.upper
+    children: dict[int, list[int]] = {}
+    for i in range(1, n):
+        p = int(parent[i])
+        if not 0 <= p < i or not 0 <= dim[i] < n_in or side[i] not in (0, 1):
+            raise ClaimFailed(f"{where}: split node {i} is malformed")
+        children.setdefault(p, []).append(i)
+        lo[i], hi[i] = lo[p], hi[p]
+        d, v = int(dim[i]), float(value[i])
+        if not lo[p, d] <= v <= hi[p, d]:
+            raise ClaimFailed(f"{where}: split node {i} cuts outside its parent's box")
+        if side[i] == 0:
+            hi[i, d] = v
+        else:
+            lo[i, d] = v
+    for p, kids in children.items():
+        if len(kids) != 2 or {int(side[k]) for k in kids} != {0, 1} or dim[kids[0]] != dim[kids[1]] or \
+                value[kids[0]] != value[kids[1]]:
+            raise ClaimFailed(f"{where}: node {p} is not split into exactly two halves of one cut")
+    C, d_out, groups = _polytope_rows(case)
+    closures = body["closures"]
+    c_node = decode_array(closures["node"], f"{where}: closures.node").astype(np.int64)
+    c_poly = decode_array(closures["polytope"], f"{where}: closures.polytope").astype(np.int64)
+    if c_node.shape != c_poly.shape or np.any((c_node < 0) | (c_node >= n)) or \
+            np.any((c_poly < 0) | (c_poly >= len(groups))):
+        raise ClaimFailed(f"{where}: malformed closures")
+    # coverage: every leaf, every polytope, closed on the path to the root
+    closed = np.zeros((n, len(groups)), dtype=bool)
+    closed[c_node, c_poly] = True
+    for i in range(1, n):
+        closed[i] |= closed[parent[i]]
+    leaves = np.array([i for i in range(n) if i not in children])
+    missing = np.nonzero(~closed[leaves].all(axis=1))[0]
+    if missing.size:
+        leaf = int(leaves[missing[0]])
+        p = int(np.nonzero(~closed[leaf])[0][0])
+        raise ClaimFailed(f"{where}: leaf {leaf} is not closed for unsafe polytope {p}")
+    # every closure: recompute its box's bounds rigorously
+    alpha_for = _alphas(body, where, net)
+    bounder = RigorousBounder(net)
+    order = np.unique(c_node)
+    for start in range(0, order.size, CHUNK):
+        nodes = order[start:start + CHUNK]
+        pre, op_inputs = bounder.intermediate(lo[nodes], hi[nodes])
+        lb = bounder.output_lower(C, lo[nodes], hi[nodes], pre, op_inputs)
+        for j, node in enumerate(nodes.tolist()):
+            for p in c_poly[c_node == node].tolist():
+                g = groups[p]
+                if (node, p) in alpha_for:
+                    b = _with_alphas(bounder, C[g], lo[node:node + 1], hi[node:node + 1], alpha_for[node, p])
+                    ok = bool(np.any(b[0] > d_out[g]))
+                else:
+                    ok = bool(np.any(lb[j, g] > d_out[g]))
+                if not ok:
+                    raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {p} does not hold "
+                                      f"(best recomputed margin {float(np.max(lb[j, g] - d_out[g])):.3g})")
+    return int(c_node.size)
+
+
+def _alphas(body: dict[str, Any], where: str, net: CheckerNetwork) -> dict[tuple[int, int], list[np.ndarray]]:
+    out: dict[tuple[int, int], list[np.ndarray]] = {}
+    for entry in body.get("alphas", []):
+        layers = [decode_array(a, f"{where}: alphas") for a in entry["layers"]]
+        if len(layers) != len(net.blocks) - 1:
+            raise ClaimFailed(f"{where}: alphas for {len(layers)} ReLU layers, the model has {len(net.blocks) - 1}")
+        out[int(entry["node"]), int(entry["polytope"])] = layers
+    return out
+
+
+def _with_alphas(bounder: RigorousBounder, C: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 alphas: list[np.ndarray]) -> np.ndarray:
+    pre, op_inputs = bounder.intermediate(lo, hi)
+    shaped = []
+    for a, (l, _) in zip(alphas, pre):
+        if a.shape != (C.shape[0], l.shape[1]):
+            raise ClaimFailed(f"alphas of shape {a.shape}, expected {(C.shape[0], l.shape[1])}")
+        shaped.append(a[None])
+    return bounder.output_lower(C, lo, hi, pre, op_inputs, alphas=shaped)
+
+
+def _check_relu_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], where: str) -> int:
+    """ReLU-split proof: the tree splits neurons into both phases; every closure's bound
+    (root bounds clamped by the path's phases, the recorded alphas and betas) holds."""
+    body = proof["relu-split"]
+    tree = body["tree"]
+    parent = decode_array(tree["parent"], f"{where}: tree.parent").astype(np.int64)
+    layer = decode_array(tree["layer"], f"{where}: tree.layer").astype(np.int64)
+    neuron = decode_array(tree["neuron"], f"{where}: tree.neuron").astype(np.int64)
+    phase = decode_array(tree["phase"], f"{where}: tree.phase").astype(np.int64)
+    n = parent.shape[0]
+    sizes = net.layer_sizes[:-1]
+    if not (layer.shape[0] == neuron.shape[0] == phase.shape[0] == n) or n == 0 or parent[0] != -1:
+        raise ClaimFailed(f"{where}: malformed split tree")
+    children: dict[int, list[int]] = {}
+    for i in range(1, n):
+        p = int(parent[i])
+        if not 0 <= p < i or not 0 <= layer[i] < len(sizes) or not 0 <= neuron[i] < sizes[layer[i]] or \
+                phase[i] not in (1, -1):
+            raise ClaimFailed(f"{where}: split node {i} is malformed")
+        children.setdefault(p, []).append(i)
+    for p, kids in children.items():
+        if len(kids) != 2 or {int(phase[k]) for k in kids} != {1, -1} or layer[kids[0]] != layer[kids[1]] or \
+                neuron[kids[0]] != neuron[kids[1]]:
+            raise ClaimFailed(f"{where}: node {p} is not split into the two phases of one neuron")
+    C, d_out, groups = _polytope_rows(case)
+    entries = body["closures"]
+    closed = np.zeros((n, len(groups)), dtype=bool)
+    for e in entries:
+        node, poly = int(e["node"]), int(e["polytope"])
+        if not 0 <= node < n or not 0 <= poly < len(groups):
+            raise ClaimFailed(f"{where}: malformed closure {e!r:.80}")
+        closed[node, poly] = True
+    for i in range(1, n):
+        closed[i] |= closed[parent[i]]
+    leaves = [i for i in range(n) if i not in children]
+    for leaf in leaves:
+        if not closed[leaf].all():
+            raise ClaimFailed(f"{where}: leaf {leaf} is not closed for unsafe polytope "
+                              f"{int(np.nonzero(~closed[leaf])[0][0])}")
+    lo, hi = case.box.lower[None], case.box.upper[None]
+    bounder = RigorousBounder(net)
+    root_pre, _ = bounder.intermediate(lo, hi)
+    for e in entries:
+        node, poly = int(e["node"]), int(e["polytope"])
+        phases = [np.zeros((1, s)) for s in sizes]
+        i = node
+        while i > 0:
+            phases[layer[i]][0, neuron[i]] = phase[i]
+            i = int(parent[i])
+        pre, op_inputs = bounder.intermediate(lo, hi, phases=phases, given=root_pre)
+        g = groups[poly]
+        alphas = [decode_array(a, f"{where}: alphas")[None] for a in e["alphas"]]
+        betas = [decode_array(b, f"{where}: betas")[None] for b in e["betas"]] if "betas" in e else None
+        if len(alphas) != len(sizes) or any(a.shape != (1, g.size, s) for a, s in zip(alphas, sizes)):
+            raise ClaimFailed(f"{where}: closure of node {node}: alphas have the wrong shape")
+        if betas is not None and (len(betas) != len(sizes) or
+                                  any(b.shape != (1, g.size, s) for b, s in zip(betas, sizes))):
+            raise ClaimFailed(f"{where}: closure of node {node}: betas have the wrong shape")
+        lb = bounder.output_lower(C[g], lo, hi, pre, op_inputs, alphas=alphas, betas=betas, phases=phases)
+        if not bool(np.any(lb[0] > d_out[g])):
+            raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {poly} does not hold "
+                              f"(best recomputed margin {float(np.max(lb[0] - d_out[g])):.3g})")
+    return len(entries)

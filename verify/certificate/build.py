@@ -1,0 +1,87 @@
+"""Build certificate files (the producer side; the checker lives in :mod:`verify.certcheck`).
+
+Schema (version 1, JSON; arrays are encoded as in :mod:`verify.certcheck.encoding`)::
+
+    {
+      "format": "verify-certificate", "version": 1, "producer": "verify X.Y.Z",
+      "semantics": "...",                      # what "verified" means (README)
+      "model": {"file": "...", "sha256": "..."},
+      "spec":  {"file": "...", "sha256": "..."},
+      "verdict": "verified",
+      "network": {"relu_layers": [sizes], "relu_names": [names]},
+      "cases": [                               # one per input box of the property, in order
+        {"case": 0, "kind": "input-split",
+         "input-split": {
+            "tree": {"parent": i4[n], "dim": i2[n], "value": f8[n], "side": i1[n]},
+            "closures": {"node": i4[c], "polytope": i2[c]},
+            "alphas": [{"node": i, "polytope": p, "layers": [f8[m_p, n_k] per ReLU layer]}]  # optional
+         }},
+        ...
+      ],
+      "modules": {...}                         # optional: module claims and how they compose
+    }
+
+A tree node ``i > 0`` is the ``side`` half (0 lower, 1 upper) of node ``parent[i]`` cut at
+``value[i]`` along input ``dim[i]``; node 0 is the case's box.  A closure ``(node, p)``
+claims that on that node's box some row of unsafe polytope ``p`` is bounded strictly
+above its right-hand side by CROWN (interval bounds, back-substitution for unstable
+neurons, adaptive lower slopes unless ``alphas`` are given).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from verify.certcheck.checker import FORMAT, VERSION
+from verify.certcheck.encoding import encode_array
+
+SEMANTICS = ("The property holds for the real-valued network defined by the model file's weights "
+             "(exact arithmetic) on every input of the spec's boxes; float32 execution may differ "
+             "by rounding (see README, 'What a verdict means').")
+
+
+def input_split_proof(case_index: int, tree: Any, alphas: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A case proof from a split tree (:class:`verify.refine.input_split.SplitTree`)."""
+    nodes = [n for n, _ in tree.closures]
+    polys = [p for _, p in tree.closures]
+    body: dict[str, Any] = {
+        "tree": {"parent": encode_array(np.asarray(tree.parent), "<i4"),
+                 "dim": encode_array(np.asarray(tree.dim), "<i2"),
+                 "value": encode_array(np.asarray(tree.value, dtype=np.float64)),
+                 "side": encode_array(np.asarray(tree.side), "|i1")},
+        "closures": {"node": encode_array(np.asarray(nodes, dtype=np.int64), "<i4"),
+                     "polytope": encode_array(np.asarray(polys, dtype=np.int64), "<i2")},
+    }
+    if alphas:
+        body["alphas"] = alphas
+    return {"case": case_index, "kind": "input-split", "input-split": body}
+
+
+def build_certificate(model: Any, prop: Any, proofs: list[dict[str, Any]], relu_sizes: list[int],
+                      relu_names: list[str], modules: dict[str, Any] | None = None) -> dict[str, Any]:
+    from verify import __version__
+
+    cert: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "producer": f"verify {__version__}",
+        "semantics": SEMANTICS,
+        "model": {"file": str(model.path.name if model.path else model.name), "sha256": model.sha256},
+        "spec": {"file": str(Path(prop.source).name if prop.source else prop.name), "sha256": prop.sha256},
+        "verdict": "verified",
+        "network": {"relu_layers": list(map(int, relu_sizes)), "relu_names": list(relu_names)},
+        "cases": proofs,
+    }
+    if modules is not None:
+        cert["modules"] = modules
+    return cert
+
+
+def write_certificate(path: str | Path, cert: dict[str, Any]) -> None:
+    from verify.cli import write_text
+
+    write_text(str(path), json.dumps(cert, indent=1, sort_keys=True) + "\n")

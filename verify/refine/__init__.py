@@ -1,0 +1,81 @@
+"""Refinement: prove one case of a property on a chain network by branch and bound.
+
+:func:`prove_case` picks the strategy: input splitting for low-dimensional inputs
+(:mod:`verify.refine.input_split`), otherwise a single CROWN bound of the whole box
+(ReLU splitting for high-dimensional inputs lives in :mod:`verify.refine.relu_split`).
+It returns the outcome with the proof a certificate needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from verify.graph.chain import LinearChain
+from verify.spec.property import Case
+
+#: Inputs up to this many dimensions are split as boxes; beyond, ReLUs are split.
+INPUT_SPLIT_MAX_DIMS = 16
+
+
+@dataclass
+class CaseOutcome:
+    """``status``: ``verified``, ``candidate`` (a point to replay) or ``open``."""
+
+    status: str
+    method: str
+    min_lb: float
+    proof: dict[str, Any] | None = None
+    candidate: np.ndarray | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def case_rows(case: Case) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The case's polytope rows stacked (``C``, outer ``d``) and the row indices of each polytope."""
+    C = np.concatenate([p.C for p in case.unsafe])
+    d = np.concatenate([p.d for p in case.unsafe])
+    groups, k = [], 0
+    for p in case.unsafe:
+        groups.append(np.arange(k, k + p.n_rows))
+        k += p.n_rows
+    return C, d, groups
+
+
+def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float, threshold: float,
+               progress: Callable[[str], None] | None = None,
+               is_unsafe: Callable[[np.ndarray], bool] | None = None) -> CaseOutcome:
+    """Verify one case (every unsafe polytope unreachable from its box) or find a candidate."""
+    from verify.certificate.build import input_split_proof
+
+    C, d, groups = case_rows(case)
+    if any(p.n_rows == 0 for p in case.unsafe):
+        centre = case.box.center
+        return CaseOutcome("candidate", "trivial", -np.inf, candidate=centre)
+    Ws, bs = chain.with_spec(C, d).torch()
+    if chain.n_inputs <= INPUT_SPLIT_MAX_DIMS:
+        from verify.refine.input_split import InputSplitOptions, input_split_bab
+
+        res = input_split_bab(Ws, bs, groups, case.box.lower, case.box.upper, deadline,
+                              InputSplitOptions(threshold=threshold), progress=progress, is_unsafe=is_unsafe)
+        stats = {"domains_bounded": res.domains_bounded, "rounds": res.rounds, "tree_nodes": res.tree.size,
+                 "closures": len(res.tree.closures)}
+        method = "crown" if res.tree.size == 1 else "input-split"
+        if res.status == "verified":
+            return CaseOutcome("verified", method, res.min_lb, input_split_proof(case_index, res.tree), stats=stats)
+        if res.status == "candidate":
+            return CaseOutcome("candidate", method, -np.inf, candidate=res.candidate, stats=stats)
+        return CaseOutcome("open", method, res.min_lb, stats=stats)
+    from verify.refine.relu_split import relu_split_bab
+
+    return relu_split_bab(Ws, bs, groups, case, case_index, deadline, threshold, progress, is_unsafe)
+
+
+def set_threads(n: int = 1) -> int:
+    """Use ``n`` torch threads; returns the previous setting (batches here are small)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return previous

@@ -1,0 +1,334 @@
+"""Branch and bound by splitting the input box (for low-dimensional inputs, e.g. ACAS Xu).
+
+The unsafe set of one input box is a disjunction of polytopes ``{y : g_p(x) <= 0}``
+where ``g_p`` are the property rows of polytope ``p`` folded into the chain's last
+layer.  A sub-box is *closed* for polytope ``p`` when some row of ``p`` has a positive
+lower bound on it; it is done when every polytope is closed on it or on an ancestor.
+
+Each round takes the open sub-boxes with the worst bounds, tries cutting each in half
+along every dimension (one batched CROWN call per dimension), keeps the cut that leaves
+the least open (ties: the larger ``|lambda_d| * width_d`` of the linear bound), closes
+what it can and tests the most suspicious points of the rest on the network.  The split
+tree and the closures are recorded so that a certificate can show that the closed
+pieces cover the box.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from verify.bounds.linear_relax import BackwardResult, backward_bound, crown_bounds
+
+Tensor = torch.Tensor
+
+#: Largest ratio between the relative widths of a box's widest and narrowest cut dimension
+#: (tuning knob, VERIFY_ASPECT overrides it for experiments).
+MAX_ASPECT = float(os.environ.get("VERIFY_ASPECT", "512"))
+#: Every this many cuts of a domain go to its relatively widest dimension (VERIFY_WIDEST).
+WIDEST_EVERY = int(os.environ.get("VERIFY_WIDEST", "4"))
+
+#: Domains bounded per CROWN call: small enough that the [chunk, m, n] tensors stay in cache.
+CROWN_CHUNK = 128
+
+
+@dataclass
+class SplitTree:
+    """Node 0 is the root box; node i > 0 is the ``side`` half (0: lower, 1: upper) of node
+    ``parent[i]``, cut at ``value[i]`` along ``dim[i]``.  ``closures`` lists ``(node,
+    polytope)`` pairs: the bound of that node's box refutes that polytope."""
+
+    parent: list[int] = field(default_factory=lambda: [-1])
+    dim: list[int] = field(default_factory=lambda: [-1])
+    value: list[float] = field(default_factory=lambda: [0.0])
+    side: list[int] = field(default_factory=lambda: [0])
+    closures: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, parent: int, dim: int, value: float, side: int) -> int:
+        self.parent.append(parent)
+        self.dim.append(dim)
+        self.value.append(value)
+        self.side.append(side)
+        return len(self.parent) - 1
+
+    @property
+    def size(self) -> int:
+        return len(self.parent)
+
+
+@dataclass
+class InputSplitResult:
+    """``status``: ``verified`` (every piece closed), ``candidate`` (a point the chain
+    evaluates as unsafe; the caller's replay accepted it), or ``open`` (out of time/memory)."""
+
+    status: str
+    tree: SplitTree
+    candidate: np.ndarray | None = None
+    min_lb: float = -np.inf  # worst lower bound over what is still open
+    domains_bounded: int = 0
+    rounds: int = 0
+    seconds: float = 0.0
+    open_boxes: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass
+class InputSplitOptions:
+    batch: int = 256  # domains split per round
+    max_open: int = 200_000  # give up (open) past this many open domains
+    threshold: float = 1e-7  # a polytope closes when a row's lower bound exceeds this
+    try_all_dims: bool = False  # bound both halves along every dimension and keep the best cut
+    attack_every: int = 4  # every this many rounds, a short PGD inside the worst open boxes (0: never)
+    attack_boxes: int = 32
+
+
+def bound_boxes(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor) -> BackwardResult:
+    """CROWN lower bounds of every output row on each box (chunked for cache efficiency)."""
+    parts = []
+    for i in range(0, lo.shape[0], CROWN_CHUNK):
+        clo, chi = lo[i:i + CROWN_CHUNK], hi[i:i + CROWN_CHUNK]
+        pre = crown_bounds(Ws, bs, clo, chi)[:-1]
+        parts.append(backward_bound(Ws, bs, clo, chi, pre))
+    if len(parts) == 1:
+        return parts[0]
+    return BackwardResult(torch.cat([p.lb for p in parts]), torch.cat([p.lam for p in parts]),
+                          torch.cat([p.const for p in parts]))
+
+
+def polytope_bounds(lb: Tensor, groups: list[Tensor]) -> Tensor:
+    """Per polytope: the best (largest) row lower bound, ``[N, P]``."""
+    return torch.stack([lb[:, g].max(dim=1).values for g in groups], dim=1)
+
+
+def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray], lo: np.ndarray, hi: np.ndarray,
+                    deadline: float, options: InputSplitOptions | None = None,
+                    progress: Callable[[str], None] | None = None,
+                    is_unsafe: Callable[[np.ndarray], bool] | None = None) -> InputSplitResult:
+    """Refute every polytope on the box, or find a point inside one of them.
+
+    ``Ws, bs`` is the chain with all property rows stacked in its last layer; ``groups``
+    lists the row indices of each polytope.  ``is_unsafe(x)`` replays a candidate on the
+    original model; candidates it rejects are ignored and the search goes on.
+    """
+    options = options or InputSplitOptions()
+    start = time.monotonic()
+    tree = SplitTree()
+    g_t = [torch.as_tensor(np.asarray(g), dtype=torch.long) for g in groups]
+    P = len(g_t)
+    thr = options.threshold
+    lo_t = torch.as_tensor(lo, dtype=torch.float64).reshape(1, -1)
+    hi_t = torch.as_tensor(hi, dtype=torch.float64).reshape(1, -1)
+    root_width = torch.where(hi_t[0] > lo_t[0], hi_t[0] - lo_t[0], torch.ones_like(hi_t[0]))
+
+    res = bound_boxes(Ws, bs, lo_t, hi_t)
+    lbp = polytope_bounds(res.lb, g_t)
+    open_p = lbp <= thr
+    for p in torch.nonzero(~open_p[0]).flatten().tolist():
+        tree.closures.append((0, p))
+    bounded = 1
+    if not open_p.any():
+        return InputSplitResult("verified", tree, min_lb=float(lbp.min()), domains_bounded=1,
+                                seconds=time.monotonic() - start)
+    hit = _first_unsafe(Ws, bs, g_t, _suspicious_points(lo_t, hi_t, res), is_unsafe)
+    if hit is not None:
+        return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=1, seconds=time.monotonic() - start)
+
+    # open domains
+    o_lo, o_hi, o_id, o_open, o_lbp = lo_t, hi_t, torch.tensor([0]), open_p, lbp
+    o_depth = torch.tensor([0])
+    o_lam = _worst_row_lam(res, lbp, open_p, g_t)
+    rounds = 0
+    last_report = start
+    while o_lo.shape[0]:
+        now = time.monotonic()
+        if now >= deadline or o_lo.shape[0] > options.max_open:
+            break
+        rounds += 1
+        worst = torch.where(o_open, o_lbp, torch.full_like(o_lbp, torch.inf)).min(dim=1).values
+        take = min(options.batch, o_lo.shape[0])
+        order = torch.argsort(worst)
+        pick, rest = order[:take], order[take:]
+        plo, phi, pid, popen, plbp, plam = o_lo[pick], o_hi[pick], o_id[pick], o_open[pick], o_lbp[pick], o_lam[pick]
+        pdepth = o_depth[pick]
+        width = phi - plo
+        if options.try_all_dims:
+            dims, c_lo, c_hi, res, tried = _best_split(Ws, bs, g_t, plo, phi, popen, plbp, plam.abs() * width,
+                                                        root_width)
+            bounded += 2 * take * tried
+        else:
+            rel = width / root_width
+            ok = (width > 0) & (rel * MAX_ASPECT >= rel.max(dim=1, keepdim=True).values)
+            score = torch.where(ok, plam.abs() * width + 1e-300, torch.full_like(width, -1.0))
+            dims = score.argmax(dim=1)
+            # every WIDEST_EVERY-th cut of a domain goes to its relatively widest dimension,
+            # so that dimensions the linear bound does not see still get cut
+            if WIDEST_EVERY:
+                widest = torch.where(width > 0, rel, torch.full_like(rel, -1.0)).argmax(dim=1)
+                dims = torch.where(pdepth % WIDEST_EVERY == WIDEST_EVERY - 1, widest, dims)
+            c_lo, c_hi = _halves(plo, phi, dims)
+            res = bound_boxes(Ws, bs, c_lo, c_hi)
+            bounded += 2 * take
+        rows = torch.arange(take)
+        mid = c_hi[rows, dims].tolist()
+        d_list, p_list = dims.tolist(), pid.tolist()
+        ids = [tree.add(p, d, v, side) for side in (0, 1) for p, d, v in zip(p_list, d_list, mid)]
+        c_id = torch.tensor(ids)
+        c_open_parent = torch.cat([popen, popen])
+        c_lbp = torch.maximum(polytope_bounds(res.lb, g_t), torch.cat([plbp, plbp]))  # child within parent
+        newly = c_open_parent & (c_lbp > thr)
+        for i, p in torch.nonzero(newly).tolist():
+            tree.closures.append((int(c_id[i]), p))
+        c_open = c_open_parent & ~newly
+        keep = c_open.any(dim=1)
+        if keep.any():
+            k_lo, k_hi = c_lo[keep], c_hi[keep]
+            sub = BackwardResult(res.lb[keep], res.lam[keep], res.const[keep])
+            hit = _first_unsafe(Ws, bs, g_t, _suspicious_points(k_lo, k_hi, sub), is_unsafe)
+            if hit is not None:
+                return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=bounded, rounds=rounds,
+                                        seconds=time.monotonic() - start)
+            o_lo = torch.cat([o_lo[rest], k_lo])
+            o_hi = torch.cat([o_hi[rest], k_hi])
+            o_id = torch.cat([o_id[rest], c_id[keep]])
+            o_open = torch.cat([o_open[rest], c_open[keep]])
+            o_lbp = torch.cat([o_lbp[rest], c_lbp[keep]])
+            o_lam = torch.cat([o_lam[rest], _worst_row_lam(sub, c_lbp[keep], c_open[keep], g_t)])
+            o_depth = torch.cat([o_depth[rest], (pdepth + 1).repeat(2)[keep]])
+        else:
+            o_lo, o_hi, o_id, o_open, o_lbp, o_lam, o_depth = (
+                t[rest] for t in (o_lo, o_hi, o_id, o_open, o_lbp, o_lam, o_depth))
+        if options.attack_every and rounds % options.attack_every == 0 and o_lo.shape[0]:
+            worst_now = torch.where(o_open, o_lbp, torch.full_like(o_lbp, torch.inf)).min(dim=1).values
+            sel = torch.argsort(worst_now)[:options.attack_boxes]
+            hit = _first_unsafe(Ws, bs, g_t, _pgd_points(Ws, bs, g_t, o_lo[sel], o_hi[sel], rounds), is_unsafe)
+            if hit is not None:
+                return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=bounded, rounds=rounds,
+                                        seconds=time.monotonic() - start)
+        if progress is not None and now - last_report > 1.0:
+            last_report = now
+            w = torch.where(o_open, o_lbp, torch.full_like(o_lbp, torch.inf)).min() if o_lo.shape[0] else 0.0
+            progress(f"input split: {o_lo.shape[0]} open, {len(tree.closures)} closed, {bounded} bounds, "
+                     f"worst bound {float(w):.4g}")
+    status = "verified" if o_lo.shape[0] == 0 else "open"
+    min_lb = thr if status == "verified" else float(torch.where(o_open, o_lbp, torch.inf).min())
+    del P
+    return InputSplitResult(status, tree, min_lb=min_lb, domains_bounded=bounded, rounds=rounds,
+                            seconds=time.monotonic() - start, open_boxes=(o_lo.numpy(), o_hi.numpy()))
+
+
+def _halves(lo: Tensor, hi: Tensor, dims: Tensor) -> tuple[Tensor, Tensor]:
+    """Children of each box cut in half along ``dims``: lower halves first, then upper halves."""
+    rows = torch.arange(lo.shape[0])
+    mid = (lo[rows, dims] + hi[rows, dims]) / 2
+    lo_a, hi_a = lo.clone(), hi.clone()
+    hi_a[rows, dims] = mid
+    lo_b, hi_b = lo.clone(), hi.clone()
+    lo_b[rows, dims] = mid
+    return torch.cat([lo_a, lo_b]), torch.cat([hi_a, hi_b])
+
+
+def _best_split(Ws: list[Tensor], bs: list[Tensor], groups: list[Tensor], lo: Tensor, hi: Tensor,
+                open_p: Tensor, parent_lbp: Tensor, smear: Tensor, root_width: Tensor):
+    """Try every dimension with a positive width; keep the one that leaves the least open.
+
+    Score of a cut: the sum over both halves and the open polytopes of the negative part
+    of their lower bounds (each at least the parent's).  Cuts within 1% of the best
+    count as ties, broken by the smear ``|lambda_d| * width_d``.
+    """
+    n, d = lo.shape
+    rel = (hi - lo) / root_width
+    candidates = [k for k in range(d) if bool((rel[:, k] * MAX_ASPECT >= rel.max(dim=1).values).any()
+                                              & (hi[:, k] > lo[:, k]).any())]
+    results = []
+    for k in candidates:
+        dims = torch.full((n,), k, dtype=torch.long)
+        c_lo, c_hi = _halves(lo, hi, dims)
+        res = bound_boxes(Ws, bs, c_lo, c_hi)
+        lbp = torch.maximum(polytope_bounds(res.lb, groups), parent_lbp.repeat(2, 1)).clamp(max=0)
+        lbp = torch.where(open_p.repeat(2, 1), lbp, torch.zeros_like(lbp)).sum(dim=1)
+        score = lbp[:n] + lbp[n:]
+        # keep boxes from getting needle-thin: a dimension much narrower (relative to the
+        # root box) than the widest one is not cut
+        ok = (hi[:, k] > lo[:, k]) & (rel[:, k] * MAX_ASPECT >= rel.max(dim=1).values)
+        score = torch.where(ok, score, torch.full_like(score, -torch.inf))
+        results.append((score, c_lo, c_hi, res))
+    scores = torch.stack([r[0] for r in results], dim=1)  # [n, candidates]
+    tie_break = torch.stack([smear[:, k] for k in candidates], dim=1)
+    best = scores.max(dim=1, keepdim=True).values
+    worst_parent = torch.where(open_p, parent_lbp, torch.zeros_like(parent_lbp)).sum(dim=1, keepdim=True)
+    tied = scores >= best - 0.01 * worst_parent.abs() - 1e-12
+    choice = torch.where(tied, tie_break, torch.full_like(tie_break, -1.0)).argmax(dim=1)
+    both = torch.cat([choice, choice])
+    idx = torch.arange(2 * n)
+
+    def pick(values: list[Tensor]) -> Tensor:
+        return torch.stack(values, dim=1)[idx, both]
+
+    c_lo, c_hi = pick([r[1] for r in results]), pick([r[2] for r in results])
+    res = BackwardResult(pick([r[3].lb for r in results]), pick([r[3].lam for r in results]),
+                         pick([r[3].const for r in results]))
+    dims = torch.tensor(candidates)[choice]
+    return dims, c_lo, c_hi, res, len(candidates)
+
+
+def _worst_row_lam(res: BackwardResult, lbp: Tensor, open_p: Tensor, groups: list[Tensor]) -> Tensor:
+    """Linear coefficients (``[N, n0]``) of the best row of each domain's worst open polytope."""
+    worst_p = torch.where(open_p, lbp, torch.full_like(lbp, torch.inf)).argmin(dim=1)
+    rows = torch.empty_like(worst_p)
+    for p, g in enumerate(groups):
+        sel = worst_p == p
+        if sel.any():
+            rows[sel] = g[res.lb[sel][:, g].argmax(dim=1)]
+    return res.lam[torch.arange(res.lam.shape[0]), rows]
+
+
+def _pgd_points(Ws: list[Tensor], bs: list[Tensor], groups: list[Tensor], lo: Tensor, hi: Tensor, seed: int,
+                starts: int = 8, steps: int = 15) -> Tensor:
+    """End points of a short sign-gradient descent on ``min_p max_i g_i`` inside each box."""
+    gen = torch.Generator().manual_seed(seed)
+    n, d = lo.shape
+    width = hi - lo
+    x = (lo.unsqueeze(1) + torch.rand(n, starts, d, generator=gen, dtype=lo.dtype) * width.unsqueeze(1))
+    x = x.reshape(-1, d)
+    blo, bhi, bw = (t.repeat_interleave(starts, dim=0) for t in (lo, hi, width))
+    for step in range(steps):
+        x = x.detach().requires_grad_(True)
+        g = chain_eval(Ws, bs, x)
+        v = torch.stack([g[:, grp].max(dim=1).values for grp in groups], dim=1).min(dim=1).values
+        grad, = torch.autograd.grad(v.sum(), x)
+        with torch.no_grad():
+            x = torch.minimum(torch.maximum(x - (0.25 * (1 - step / steps) + 0.02) * bw * grad.sign(), blo), bhi)
+    return x.detach()
+
+
+def _suspicious_points(lo: Tensor, hi: Tensor, res: BackwardResult) -> Tensor:
+    """Per domain: its centre and, per row, the box corner minimising the row's linear bound."""
+    corners = torch.where(res.lam > 0, lo.unsqueeze(1), hi.unsqueeze(1))  # [N, m, n0]
+    pts = torch.cat([((lo + hi) / 2).unsqueeze(1), corners], dim=1)
+    return pts.reshape(-1, lo.shape[1])
+
+
+def chain_eval(Ws: list[Tensor], bs: list[Tensor], x: Tensor) -> Tensor:
+    """The chain's outputs at the points ``x`` (float64)."""
+    a = x
+    for k, (W, b) in enumerate(zip(Ws, bs)):
+        a = a @ W.T + b
+        if k < len(Ws) - 1:
+            a = a.clamp(min=0)
+    return a
+
+
+def _first_unsafe(Ws: list[Tensor], bs: list[Tensor], groups: list[Tensor], pts: Tensor,
+                  is_unsafe: Callable[[np.ndarray], bool] | None) -> np.ndarray | None:
+    g = chain_eval(Ws, bs, pts)
+    inside = torch.stack([g[:, grp].max(dim=1).values for grp in groups], dim=1).min(dim=1).values
+    bad = torch.nonzero(inside <= 0).flatten()
+    for i in bad[torch.argsort(inside[bad])][:8].tolist():
+        x = pts[i].numpy()
+        if is_unsafe is None or is_unsafe(x):
+            return x
+    return None
