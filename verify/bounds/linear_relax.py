@@ -174,40 +174,67 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
     return BackwardResult(lb, lam, const)
 
 
-def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
-                 phases: list[Tensor] | None = None) -> Bounds:
-    """CROWN: every layer's bounds by back-substitution, intersected with interval bounds.
+#: Inputs up to this many dimensions get symbolic (forward) bounds before back-substitution.
+SYMBOLIC_MAX_INPUTS = 64
 
-    Only neurons that interval arithmetic leaves unstable in some domain of the batch are
-    back-substituted (the others are exact already); lower and upper bounds of a layer
-    go through one batched call.
+
+def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
+                 phases: list[Tensor] | None = None, last: bool = True) -> Bounds:
+    """CROWN: every layer's pre-activation bounds, layer by layer.
+
+    For each layer: interval bounds from the previous layer's bounds, intersected (for
+    low-dimensional inputs) with symbolic bounds — linear functions of the input carried
+    forward through the relaxations of the layers before; then back-substitution for each
+    (domain, neuron) pair still unstable, all pairs in one batched call (lower and upper
+    bound together), so each domain's bounds depend on that domain alone.  With
+    ``last=False`` the output layer is skipped.
     """
+    N, n0 = lo.shape
+    K = len(Ws)
+    n_layers = K if last else K - 1
+    symbolic = n0 <= SYMBOLIC_MAX_INPUTS
+    center, radius = (lo + hi) / 2, (hi - lo) / 2
     first = box_affine(Ws[0], bs[0], lo, hi)
-    pre: Bounds = apply_phases([first], None if phases is None else phases[:1]) if len(Ws) > 1 else [first]
-    for k in range(1, len(Ws)):
+    pre: Bounds = apply_phases([first], None if phases is None else phases[:1]) if K > 1 else [first]
+    if symbolic:
+        # A[j, i, :]: coefficients of neuron j in domain i (inputs, then the constant)
+        AL = torch.cat([Ws[0].unsqueeze(1).expand(-1, N, -1), bs[0].view(-1, 1, 1).expand(-1, N, 1)], dim=2)
+        AU = AL
+    for k in range(1, n_layers):
         W, b = Ws[k], bs[k]
-        l, u = box_affine(W, b, pre[-1][0].clamp(min=0), pre[-1][1].clamp(min=0))
-        if k < len(Ws) - 1:
-            need = ((l < 0) & (u > 0)).any(dim=0)
-            if phases is not None:
-                need &= ~(phases[k] != 0).all(dim=0)
-        else:
-            need = torch.ones(W.shape[0], dtype=torch.bool)
-        rows = torch.nonzero(need).flatten()
-        if rows.numel():
-            Wr, br = W[rows], b[rows]
-            res = backward_bound(Ws[:k + 1], bs[:k + 1], lo, hi, pre, W_last=torch.cat([Wr, -Wr]),
-                                 b_last=torch.cat([br, -br]))
-            n = rows.numel()
-            # apply only where the neuron is unstable in that domain: each domain's result
-            # then depends on that domain alone (batch-independent, as the checker needs)
-            lr, ur = l[:, rows], u[:, rows]
-            open_ = (lr < 0) & (ur > 0) if k < len(Ws) - 1 else torch.ones_like(lr, dtype=torch.bool)
+        lp, upp = pre[-1]
+        l, u = box_affine(W, b, lp.clamp(min=0), upp.clamp(min=0))
+        if symbolic:
+            s, t = relu_upper(lp, upp)
+            a = relu_lower_default(lp, upp)
+            AL_a = AL * a.T.unsqueeze(-1)
+            AU_a = AU * s.T.unsqueeze(-1)
+            AU_a[:, :, n0] += t.T
+            n_prev = W.shape[1]
+            mid = ((AL_a + AU_a) / 2).reshape(n_prev, -1)
+            rad = ((AU_a - AL_a) / 2).reshape(n_prev, -1)
+            wm = (W @ mid).view(W.shape[0], N, n0 + 1)
+            wr = (W.abs() @ rad).view(W.shape[0], N, n0 + 1)
+            AL, AU = wm - wr, wm + wr
+            AL[:, :, n0] += b.view(-1, 1)
+            AU[:, :, n0] += b.view(-1, 1)
+            fl = (AL[:, :, :n0] * center).sum(-1) - (AL[:, :, :n0].abs() * radius).sum(-1) + AL[:, :, n0]
+            fu = (AU[:, :, :n0] * center).sum(-1) + (AU[:, :, :n0].abs() * radius).sum(-1) + AU[:, :, n0]
+            l, u = torch.maximum(l, fl.T), torch.minimum(u, fu.T)
+        # back-substitute each (domain, neuron) pair that is still unstable, as its own problem
+        mask = (l < 0) & (u > 0) if k < K - 1 else torch.ones_like(l, dtype=torch.bool)
+        if phases is not None and k < K - 1:
+            mask &= phases[k] == 0
+        dom, neu = torch.nonzero(mask, as_tuple=True)
+        if dom.numel():
+            Wr, br = W[neu], b[neu]  # [P, n_prev], [P]
+            res = backward_bound(Ws[:k + 1], bs[:k + 1], lo[dom], hi[dom], [(pl[dom], pu[dom]) for pl, pu in pre],
+                                 W_last=torch.stack([Wr, -Wr], dim=1), b_last=torch.stack([br, -br], dim=1))
             l = l.clone()
             u = u.clone()
-            l[:, rows] = torch.where(open_, torch.maximum(lr, res.lb[:, :n]), lr)
-            u[:, rows] = torch.where(open_, torch.minimum(ur, -res.lb[:, n:]), ur)
-        if phases is not None and k < len(Ws) - 1:
+            l[dom, neu] = torch.maximum(l[dom, neu], res.lb[:, 0])
+            u[dom, neu] = torch.minimum(u[dom, neu], -res.lb[:, 1])
+        if phases is not None and k < K - 1:
             l = torch.where(phases[k] > 0, l.clamp(min=0), l)
             u = torch.where(phases[k] < 0, u.clamp(max=0), u)
         pre.append((l, u))

@@ -32,7 +32,7 @@ from verify.errors import CertificateError
 
 FORMAT = "verify-certificate"
 VERSION = 1
-CHUNK = 256
+CHUNK = 32
 
 
 class ClaimFailed(Exception):

@@ -34,7 +34,7 @@ MAX_ASPECT = float(os.environ.get("VERIFY_ASPECT", "512"))
 WIDEST_EVERY = int(os.environ.get("VERIFY_WIDEST", "4"))
 
 #: Domains bounded per CROWN call: small enough that the [chunk, m, n] tensors stay in cache.
-CROWN_CHUNK = 128
+CROWN_CHUNK = 32
 
 
 @dataclass
@@ -91,7 +91,7 @@ def bound_boxes(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor) -> B
     parts = []
     for i in range(0, lo.shape[0], CROWN_CHUNK):
         clo, chi = lo[i:i + CROWN_CHUNK], hi[i:i + CROWN_CHUNK]
-        pre = crown_bounds(Ws, bs, clo, chi)[:-1]
+        pre = crown_bounds(Ws, bs, clo, chi, last=False)
         parts.append(backward_bound(Ws, bs, clo, chi, pre))
     if len(parts) == 1:
         return parts[0]
