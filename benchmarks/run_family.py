@@ -40,8 +40,14 @@ def _worker(tasks: mp.Queue, results: mp.Queue, options: dict) -> None:
     from verify.model.network import load_model
     from verify.spec import load_spec
 
+    parent = os.getppid()
     while True:
-        task = tasks.get()
+        try:
+            task = tasks.get(timeout=5.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the runner died: do not linger
+                return
+            continue
         if task is None:
             return
         index, onnx_path, spec_path, timeout = task

@@ -33,6 +33,11 @@ class Op:
     c_err: np.ndarray | None = None
     name: str = ""
 
+    def __post_init__(self) -> None:
+        if self.kind == "dense":
+            self.absW = np.abs(self.W)
+            self.absb = np.abs(self.b)
+
     @property
     def n_in(self) -> int:
         return int(self.W.shape[1]) if self.kind == "dense" else int(self.s.shape[0])  # type: ignore[union-attr]
