@@ -53,6 +53,7 @@ class CheckOptions:
     methods: tuple[str, ...] = ("IBP", "CROWN", "alpha-CROWN")
     falsify: bool = True
     refine: bool = True  # branch and bound after the incomplete pass
+    compress: bool = True  # branch and bound on the graph compressed on each case's box
     recheck: bool = True  # re-check the certificate with verify.certcheck before answering
     seed: int = 0
     alpha_iterations: int = 20
@@ -236,8 +237,9 @@ def _check(run: _Pipeline) -> CheckResult:
         def is_unsafe(x: np.ndarray, ci: int = ci) -> bool:
             return _replay(run, x, ci) is not None
 
-        outcome = prove_case(chain, case, ci, deadline, decision_threshold(_case_scale(chain, case)),
-                             run.progress, is_unsafe)
+        work, folded = _compressed(run, chain, case, ci) if options.compress else (chain, False)
+        outcome = prove_case(work, case, ci, deadline, decision_threshold(_case_scale(chain, case)),
+                             run.progress, is_unsafe, folded=folded, original=chain)
         outcomes.append(outcome)
         margins.append(outcome.min_lb)
         if outcome.status == "candidate":
@@ -274,16 +276,65 @@ def _certify(run: _Pipeline, chain: Any, outcomes: list[Any], margin: float,
     cert = build_certificate(run.model, run.prop, [o.proof for o in outcomes], chain.hidden_sizes,
                              chain.relu_names)
     method = incomplete_method or "+".join(sorted({o.method for o in outcomes}))
-    if run.options.recheck and run.model.kind == "onnx" and run.model.path is not None and run.prop.source:
+    if run.options.recheck and run.model.kind == "onnx" and run.model.path is not None:
+        from pathlib import Path
+
         from verify.certcheck import check_certificate
 
         run.progress("re-checking the certificate")
-        report = check_certificate(run.model.path, run.prop.source, cert)
+        source = run.prop.source
+        spec = source if source and Path(source).is_file() and run.prop.sha256 != run.prop.fingerprint() \
+            else run.prop
+        report = check_certificate(run.model.path, spec, cert)
         run.details["recheck"] = {"valid": report.valid, "seconds": round(report.seconds, 4),
                                   "message": report.message}
         if not report.valid:
             return run.result(UNKNOWN, method, margin, reason=f"certificate rejected: {report.message}")
     return run.result(VERIFIED, method, margin, certificate=cert)
+
+
+def _compressed(run: _Pipeline, chain: Any, case: Case, ci: int) -> tuple[Any, bool]:
+    """The chain compressed on the case's box and sliced to its rows (or the chain itself when
+    compression does not give a chain); records the figures in the result details."""
+    from verify.compress import compress
+    from verify.graph.chain import graph_to_chain
+    from verify.refine import INPUT_SPLIT_MAX_DIMS, case_rows
+
+    C, d, _ = case_rows(case)
+    if not C.shape[0]:
+        return chain, False
+    graph = _chain_graph(chain)
+    result = compress(graph, case.box.lower, case.box.upper, C, d,
+                      merge=chain.n_inputs <= INPUT_SPLIT_MAX_DIMS)  # ReLU-split proofs name single neurons
+    figures = run.details.setdefault("compression", [])
+    figures.append({"case": ci, **{k: v for k, v in result.to_json().items() if k not in ("passes", "modules")}})
+    compressed = graph_to_chain(result.graph)
+    if compressed is None or compressed.n_outputs != C.shape[0] or result.error_bound > 0:
+        return chain, False
+    return compressed, True
+
+
+def _chain_graph(chain: Any) -> Any:
+    """A graph of the chain (affine and ReLU nodes named as in the model's graph)."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_node("input", op="input", size=chain.n_inputs, shape=(chain.n_inputs,), origin=["input"])
+    prev = "input"
+    for k, (W, b) in enumerate(zip(chain.weights, chain.biases)):
+        name = f"affine{k}"
+        g.add_node(name, op="affine", size=W.shape[0], shape=(W.shape[0],), origin=[name], W=W, b=b)
+        g.add_edge(prev, name, port=0)
+        prev = name
+        if k < len(chain.weights) - 1:
+            relu = chain.relu_names[k]
+            g.add_node(relu, op="relu", size=W.shape[0], shape=(W.shape[0],), origin=[relu])
+            g.add_edge(prev, relu, port=0)
+            prev = relu
+    g.graph["output"] = prev
+    g.graph["n_inputs"] = chain.n_inputs
+    g.graph["n_outputs"] = chain.n_outputs
+    return g
 
 
 def _replay(run: _Pipeline, x: np.ndarray | None, case_index: int) -> Counterexample | None:

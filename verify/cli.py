@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,10 +19,14 @@ from typing import Any
 from verify import errors
 from verify.errors import EXIT_FALSIFIED, EXIT_INPUT_ERROR, EXIT_INTERNAL, EXIT_UNKNOWN, EXIT_VERIFIED
 
+#: When this process started running verify: the --timeout clock starts here (the heavy
+#: imports, torch included, happen later and count against the timeout).
+PROCESS_START = time.monotonic()
+
 VERDICT_EXIT = {"verified": EXIT_VERIFIED, "falsified": EXIT_FALSIFIED, "unknown": EXIT_UNKNOWN}
 
 #: Sub-commands, one module each in verify/commands/ (with add_parser(sub) and run(args)).
-COMMANDS = ("check", "falsify", "graph")
+COMMANDS = ("check", "certcheck", "falsify", "graph", "gate")
 
 #: Extra seconds given to a run past its --timeout before the watchdog answers for it.
 WATCHDOG_GRACE = 0.05

@@ -151,6 +151,13 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
     bl = bs[-1] if b_last is None else b_last
     lam = Wl.unsqueeze(0).expand(N, -1, -1) if Wl.dim() == 2 else Wl
     const = (bl.unsqueeze(0).expand(N, -1) if bl.dim() == 1 else bl).clone()
+    # the interval bound of the last affine map over the last ReLU layer's outputs: back-
+    # substitution can lose to it (e.g. relu(x) + relu(-x) >= 0), so the better of the two is kept
+    ibp_lb = None
+    if K >= 2:
+        a_lo, a_hi = pre[K - 2][0].clamp(min=0), pre[K - 2][1].clamp(min=0)
+        mid, rad = ((a_lo + a_hi) / 2).unsqueeze(-1), ((a_hi - a_lo) / 2).unsqueeze(-1)
+        ibp_lb = (lam @ mid).squeeze(-1) - (lam.abs() @ rad).squeeze(-1) + const
     for k in range(K - 2, -1, -1):
         l, u = pre[k]
         s, t = relu_upper(l, u)
@@ -171,6 +178,8 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
         lam = lam @ Ws[k]
     center, radius = (lo + hi) / 2, (hi - lo) / 2
     lb = const + (lam @ center.unsqueeze(-1)).squeeze(-1) - (lam.abs() @ radius.unsqueeze(-1)).squeeze(-1)
+    if ibp_lb is not None:
+        lb = torch.maximum(lb, ibp_lb)
     return BackwardResult(lb, lam, const)
 
 

@@ -274,15 +274,21 @@ class RigorousBounder:
         lam = rows.astype(np.float64) if rows.ndim == 3 else np.broadcast_to(rows, (N, *rows.shape)).astype(np.float64)
         const = np.zeros(lam.shape[:2])
         err = np.zeros(lam.shape[:2])
+        interval = None
         for j in range(k, -1, -1):
             lam, const, err = _back_block(self.net.blocks[j], op_inputs[j], lam, const, err)
+            if j == k and j > 0:
+                # the interval bound over the previous ReLU layer's outputs (as the producer keeps it)
+                l, u = pre[j - 1]
+                interval = _concretize(lam, const, err, np.maximum(l, 0.0), np.maximum(u, 0.0))
             if j > 0:
                 l, u = pre[j - 1]
                 a = None if alphas is None else alphas[j - 1]
                 be = None if betas is None else betas[j - 1]
                 ph = None if phases is None else phases[j - 1]
                 lam, const, err = _relu_back(lam, l, u, a, be, ph, const, err)
-        return _concretize(lam, const, err, lo, hi)
+        result = _concretize(lam, const, err, lo, hi)
+        return result if interval is None else np.maximum(result, interval)
 
     def output_lower(self, C: np.ndarray, lo: np.ndarray, hi: np.ndarray, pre: Bounds,
                      op_inputs: list[list[np.ndarray]],

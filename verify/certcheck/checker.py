@@ -8,8 +8,9 @@ What is checked, per case of the property:
   every leaf, for every unsafe polytope, has a node on its path to the root whose bound
   refutes that polytope (a *closure*);
 * every closure: the bounds of its box are recomputed from scratch with rigorous
-  float64 arithmetic (:mod:`verify.certcheck.bounds`); some row of the polytope must
-  have a lower bound strictly above the spec's right-hand side (rounded up).
+  float64 arithmetic (:mod:`verify.certcheck.bounds`); some row ``C_r y <= d_r`` of the
+  polytope must have ``C_r y - d_r`` bounded below by the claimed margin (> 0), with
+  ``d_r`` the spec's right-hand side rounded up.
 
 The producer's choices (split values, lower slopes alpha) are used as given: a bad choice
 can only make the recomputed bound fail, never make a false claim pass.
@@ -28,6 +29,7 @@ import numpy as np
 from verify.certcheck.bounds import RigorousBounder
 from verify.certcheck.encoding import decode_array
 from verify.certcheck.network import CheckerNetwork, UnsupportedModel, read_network
+from verify.certcheck.rigorous import down
 from verify.errors import CertificateError
 
 FORMAT = "verify-certificate"
@@ -63,20 +65,26 @@ def load_certificate(path: str | Path) -> dict[str, Any]:
     return cert
 
 
-def check_certificate(model_path: str | Path, spec_path: str | Path, cert: dict[str, Any]) -> CertReport:
-    """Check ``cert`` against the files; never raises for a false claim (returns invalid)."""
+def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict[str, Any]) -> CertReport:
+    """Check ``cert`` against the model file and the spec (a file, or an in-memory
+    :class:`~verify.spec.property.Property`, identified by its fingerprint); never raises
+    for a false claim (returns invalid)."""
     from verify.model.network import file_sha256
-    from verify.spec import load_spec
+    from verify.spec import Property, load_spec
 
     start = time.monotonic()
     try:
         if cert.get("model", {}).get("sha256") != file_sha256(model_path):
             raise ClaimFailed("model: the file's sha256 differs from the certificate's (the model changed)")
-        if cert.get("spec", {}).get("sha256") != file_sha256(spec_path):
-            raise ClaimFailed("spec: the file's sha256 differs from the certificate's (the spec changed)")
+        if isinstance(spec, Property):
+            prop, spec_hash, what = spec, spec.fingerprint(), "property's fingerprint"
+        else:
+            prop, spec_hash, what = None, file_sha256(spec), "file's sha256"
+        if cert.get("spec", {}).get("sha256") != spec_hash:
+            raise ClaimFailed(f"spec: the {what} differs from the certificate's (the spec changed)")
         if cert.get("verdict") != "verified":
             raise ClaimFailed(f"verdict: the certificate claims {cert.get('verdict')!r}, not 'verified'")
-        prop = load_spec(spec_path)
+        prop = prop or load_spec(spec)
         try:
             net = read_network(model_path)
         except UnsupportedModel as exc:
@@ -155,7 +163,9 @@ def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], wh
     closures = body["closures"]
     c_node = decode_array(closures["node"], f"{where}: closures.node").astype(np.int64)
     c_poly = decode_array(closures["polytope"], f"{where}: closures.polytope").astype(np.int64)
-    if c_node.shape != c_poly.shape or np.any((c_node < 0) | (c_node >= n)) or \
+    c_margin = decode_array(closures["margin"], f"{where}: closures.margin").astype(np.float64)
+    if c_node.shape != c_poly.shape or c_margin.shape != c_node.shape or not np.all(c_margin > 0) or \
+            np.any((c_node < 0) | (c_node >= n)) or \
             np.any((c_poly < 0) | (c_poly >= len(groups))):
         raise ClaimFailed(f"{where}: malformed closures")
     # coverage: every leaf, every polytope, closed on the path to the root
@@ -178,16 +188,17 @@ def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], wh
         pre, op_inputs = bounder.intermediate(lo[nodes], hi[nodes])
         lb = bounder.output_lower(C, lo[nodes], hi[nodes], pre, op_inputs)
         for j, node in enumerate(nodes.tolist()):
-            for p in c_poly[c_node == node].tolist():
+            for c in np.nonzero(c_node == node)[0].tolist():
+                p = int(c_poly[c])
                 g = groups[p]
                 if (node, p) in alpha_for:
-                    b = _with_alphas(bounder, C[g], lo[node:node + 1], hi[node:node + 1], alpha_for[node, p])
-                    ok = bool(np.any(b[0] > d_out[g]))
+                    b = _with_alphas(bounder, C[g], lo[node:node + 1], hi[node:node + 1], alpha_for[node, p])[0]
                 else:
-                    ok = bool(np.any(lb[j, g] > d_out[g]))
-                if not ok:
-                    raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {p} does not hold "
-                                      f"(best recomputed margin {float(np.max(lb[j, g] - d_out[g])):.3g})")
+                    b = lb[j, g]
+                got = float(np.max(down(b - d_out[g])))  # rigorous margin of the best row
+                if not got >= c_margin[c]:
+                    raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {p} claims margin "
+                                      f"{c_margin[c]:.6g}, the recomputed bound gives {got:.6g}")
     return int(c_node.size)
 
 
@@ -271,7 +282,9 @@ def _check_relu_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], whe
                                   any(b.shape != (1, g.size, s) for b, s in zip(betas, sizes))):
             raise ClaimFailed(f"{where}: closure of node {node}: betas have the wrong shape")
         lb = bounder.output_lower(C[g], lo, hi, pre, op_inputs, alphas=alphas, betas=betas, phases=phases)
-        if not bool(np.any(lb[0] > d_out[g])):
-            raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {poly} does not hold "
-                              f"(best recomputed margin {float(np.max(lb[0] - d_out[g])):.3g})")
+        margin = float(e["margin"])
+        got = float(np.max(down(lb[0] - d_out[g])))
+        if not (margin > 0 and got >= margin):
+            raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {poly} claims margin "
+                              f"{margin:.6g}, the recomputed bound gives {got:.6g}")
     return len(entries)

@@ -13,7 +13,7 @@ Schema (version 1, JSON; arrays are encoded as in :mod:`verify.certcheck.encodin
         {"case": 0, "kind": "input-split",
          "input-split": {
             "tree": {"parent": i4[n], "dim": i2[n], "value": f8[n], "side": i1[n]},
-            "closures": {"node": i4[c], "polytope": i2[c]},
+            "closures": {"node": i4[c], "polytope": i2[c], "margin": f8[c]},
             "alphas": [{"node": i, "polytope": p, "layers": [f8[m_p, n_k] per ReLU layer]}]  # optional
          }},
         ...
@@ -22,10 +22,15 @@ Schema (version 1, JSON; arrays are encoded as in :mod:`verify.certcheck.encodin
     }
 
 A tree node ``i > 0`` is the ``side`` half (0 lower, 1 upper) of node ``parent[i]`` cut at
-``value[i]`` along input ``dim[i]``; node 0 is the case's box.  A closure ``(node, p)``
-claims that on that node's box some row of unsafe polytope ``p`` is bounded strictly
-above its right-hand side by CROWN (interval bounds, back-substitution for unstable
-neurons, adaptive lower slopes unless ``alphas`` are given).
+``value[i]`` along input ``dim[i]``; node 0 is the case's box.  A closure ``(node, p,
+margin)`` claims that on that node's box some row ``C_r y <= d_r`` of unsafe polytope ``p``
+has ``C_r y - d_r >= margin > 0``, by CROWN (interval and symbolic bounds,
+back-substitution for unstable neurons, adaptive lower slopes unless ``alphas`` are
+given).  Relu-split proofs (kind ``relu-split``) record a tree of neuron phases instead,
+with the alphas and betas of each closure; see :mod:`verify.refine.relu_split`.
+
+Recorded margins are the producer's float64 values less a slack of ``1e-9 (1 + |m|)``, so
+that the checker's rigorous recomputation reproduces them.
 """
 
 from __future__ import annotations
@@ -44,17 +49,25 @@ SEMANTICS = ("The property holds for the real-valued network defined by the mode
              "by rounding (see README, 'What a verdict means').")
 
 
+def claimed(margin: float) -> float:
+    """The margin a certificate claims for a computed one: a little less, so that the
+    checker's rigorous recomputation (which differs by rounding) can confirm it."""
+    return float(margin - 1e-9 * (1.0 + abs(margin)))
+
+
 def input_split_proof(case_index: int, tree: Any, alphas: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A case proof from a split tree (:class:`verify.refine.input_split.SplitTree`)."""
-    nodes = [n for n, _ in tree.closures]
-    polys = [p for _, p in tree.closures]
+    nodes = [n for n, _, _ in tree.closures]
+    polys = [p for _, p, _ in tree.closures]
+    margins = [claimed(m) for _, _, m in tree.closures]
     body: dict[str, Any] = {
         "tree": {"parent": encode_array(np.asarray(tree.parent), "<i4"),
                  "dim": encode_array(np.asarray(tree.dim), "<i2"),
                  "value": encode_array(np.asarray(tree.value, dtype=np.float64)),
                  "side": encode_array(np.asarray(tree.side), "|i1")},
         "closures": {"node": encode_array(np.asarray(nodes, dtype=np.int64), "<i4"),
-                     "polytope": encode_array(np.asarray(polys, dtype=np.int64), "<i2")},
+                     "polytope": encode_array(np.asarray(polys, dtype=np.int64), "<i2"),
+                     "margin": encode_array(np.asarray(margins, dtype=np.float64))},
     }
     if alphas:
         body["alphas"] = alphas

@@ -8,7 +8,15 @@ import os
 import sys
 import time
 
-from verify.cli import VERDICT_EXIT, common_options, positive_seconds, progress_sink, run_with_watchdog, write_text
+from verify.cli import (
+    PROCESS_START,
+    VERDICT_EXIT,
+    common_options,
+    positive_seconds,
+    progress_sink,
+    run_with_watchdog,
+    write_text,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--certificate", metavar="FILE", help="write the certificate of a verified answer (JSON)")
     p.add_argument("--no-falsify", action="store_true", help="do not search for counterexamples")
     p.add_argument("--no-refine", action="store_true", help="stop after the incomplete pass (no branch and bound)")
+    p.add_argument("--no-compress", action="store_true",
+                   help="branch and bound on the original network instead of the compressed graph")
     p.add_argument("--no-recheck", action="store_true",
                    help="do not re-check the certificate with the independent checker before answering")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -35,13 +45,14 @@ def run(args: argparse.Namespace) -> int:
     from verify.model.network import load_model
     from verify.spec import load_spec
 
-    start = time.monotonic()
+    start = PROCESS_START
     model = load_model(args.model)
     prop = load_spec(args.spec)
     prop.check_fits(model.n_inputs, model.n_outputs, args.model)
     remaining = max(0.01, args.timeout - (time.monotonic() - start))
     options = CheckOptions(timeout=remaining * 0.97, falsify=not args.no_falsify, seed=args.seed,
-                           refine=not args.no_refine, recheck=not args.no_recheck, progress=progress_sink(args))
+                           refine=not args.no_refine, recheck=not args.no_recheck, compress=not args.no_compress,
+                           progress=progress_sink(args))
 
     def on_timeout() -> CheckResult:
         return CheckResult(UNKNOWN, time.monotonic() - start, "none", None, reason="timeout",

@@ -26,12 +26,15 @@ class LinearChain:
     biases: list[np.ndarray]  # b_k: [n_k]
     relu_names: list[str] = field(default_factory=list)  # graph name of ReLU layer k (len K-1)
     neuron_ids: list[np.ndarray] = field(default_factory=list)  # original index of each hidden neuron
+    sources: list[str] = field(default_factory=list)  # original ReLU node of each hidden layer
 
     def __post_init__(self) -> None:
         if not self.relu_names:
             self.relu_names = [f"relu{k}" for k in range(len(self.weights) - 1)]
         if not self.neuron_ids:
             self.neuron_ids = [np.arange(w.shape[0]) for w in self.weights[:-1]]
+        if not self.sources:
+            self.sources = list(self.relu_names)
         for k in range(1, len(self.weights)):
             assert self.weights[k].shape[1] == self.weights[k - 1].shape[0], "chain layer sizes do not match"
 
@@ -60,7 +63,7 @@ class LinearChain:
         W = np.asarray(C, dtype=np.float64) @ self.weights[-1]
         b = np.asarray(C, dtype=np.float64) @ self.biases[-1] - np.asarray(d, dtype=np.float64)
         return LinearChain(self.weights[:-1] + [W], self.biases[:-1] + [b], list(self.relu_names),
-                           list(self.neuron_ids))
+                           list(self.neuron_ids), list(self.sources))
 
     def torch(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         return ([torch.as_tensor(w, dtype=torch.float64) for w in self.weights],
@@ -77,7 +80,7 @@ def graph_to_chain(graph: nx.DiGraph) -> LinearChain | None:
     ops = [g.nodes[n]["op"] for n in order]
     if ops[0] != "input" or order[-1] != g.graph["output"]:
         return None
-    weights, biases, relu_names, ids = [], [], [], []
+    weights, biases, relu_names, ids, sources = [], [], [], [], []
     expect_affine = True
     for name, op in zip(order[1:], ops[1:]):
         data = g.nodes[name]
@@ -93,6 +96,7 @@ def graph_to_chain(graph: nx.DiGraph) -> LinearChain | None:
                 return None
             relu_names.append(name)
             ids.append(np.asarray(data.get("neuron_ids", np.arange(data["size"]))))
+            sources.append(str(data.get("source", name)))
             expect_affine = True
     if not weights:
         return None
@@ -100,4 +104,4 @@ def graph_to_chain(graph: nx.DiGraph) -> LinearChain | None:
         n = weights[-1].shape[0]
         weights.append(np.eye(n))
         biases.append(np.zeros(n))
-    return LinearChain(weights, biases, relu_names, ids)
+    return LinearChain(weights, biases, relu_names, ids, sources)

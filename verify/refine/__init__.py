@@ -47,15 +47,21 @@ def case_rows(case: Case) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
 
 def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float, threshold: float,
                progress: Callable[[str], None] | None = None,
-               is_unsafe: Callable[[np.ndarray], bool] | None = None) -> CaseOutcome:
-    """Verify one case (every unsafe polytope unreachable from its box) or find a candidate."""
+               is_unsafe: Callable[[np.ndarray], bool] | None = None, folded: bool = False,
+               original: LinearChain | None = None) -> CaseOutcome:
+    """Verify one case (every unsafe polytope unreachable from its box) or find a candidate.
+
+    ``chain`` is the network (``folded``: its outputs are already the case's rows ``C y - d``,
+    as after compression with the property); ``original`` is the uncompressed chain, to
+    express ReLU-split proofs in terms of the model's own neurons.
+    """
     from verify.certificate.build import input_split_proof
 
     C, d, groups = case_rows(case)
     if any(p.n_rows == 0 for p in case.unsafe):
         centre = case.box.center
         return CaseOutcome("candidate", "trivial", -np.inf, candidate=centre)
-    Ws, bs = chain.with_spec(C, d).torch()
+    Ws, bs = chain.torch() if folded else chain.with_spec(C, d).torch()
     if chain.n_inputs <= INPUT_SPLIT_MAX_DIMS:
         from verify.refine.input_split import InputSplitOptions, input_split_bab
 
@@ -69,9 +75,11 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
         if res.status == "candidate":
             return CaseOutcome("candidate", method, -np.inf, candidate=res.candidate, stats=stats)
         return CaseOutcome("open", method, res.min_lb, stats=stats)
-    from verify.refine.relu_split import relu_split_bab
+    from verify.refine.relu_split import NeuronMap, relu_split_bab
 
-    return relu_split_bab(Ws, bs, groups, case, case_index, deadline, threshold, progress, is_unsafe)
+    neuron_map = NeuronMap.between(chain, original or chain)
+    return relu_split_bab(Ws, bs, groups, case, case_index, deadline, threshold, progress, is_unsafe,
+                          neuron_map=neuron_map)
 
 
 def set_threads(n: int = 1) -> int:

@@ -41,13 +41,14 @@ CROWN_CHUNK = 32
 class SplitTree:
     """Node 0 is the root box; node i > 0 is the ``side`` half (0: lower, 1: upper) of node
     ``parent[i]``, cut at ``value[i]`` along ``dim[i]``.  ``closures`` lists ``(node,
-    polytope)`` pairs: the bound of that node's box refutes that polytope."""
+    polytope, margin)``: on that node's box some row of the polytope has a lower bound at
+    least ``margin`` (> 0) above its right-hand side, which refutes the polytope."""
 
     parent: list[int] = field(default_factory=lambda: [-1])
     dim: list[int] = field(default_factory=lambda: [-1])
     value: list[float] = field(default_factory=lambda: [0.0])
     side: list[int] = field(default_factory=lambda: [0])
-    closures: list[tuple[int, int]] = field(default_factory=list)
+    closures: list[tuple[int, int, float]] = field(default_factory=list)
 
     def add(self, parent: int, dim: int, value: float, side: int) -> int:
         self.parent.append(parent)
@@ -128,7 +129,7 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
     lbp = polytope_bounds(res.lb, g_t)
     open_p = lbp <= thr
     for p in torch.nonzero(~open_p[0]).flatten().tolist():
-        tree.closures.append((0, p))
+        tree.closures.append((0, p, float(lbp[0, p])))
     bounded = 1
     if not open_p.any():
         return InputSplitResult("verified", tree, min_lb=float(lbp.min()), domains_bounded=1,
@@ -180,8 +181,9 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
         c_open_parent = torch.cat([popen, popen])
         c_lbp = torch.maximum(polytope_bounds(res.lb, g_t), torch.cat([plbp, plbp]))  # child within parent
         newly = c_open_parent & (c_lbp > thr)
+        own = polytope_bounds(res.lb, g_t)  # the child's own bound (the parent's did not close it)
         for i, p in torch.nonzero(newly).tolist():
-            tree.closures.append((int(c_id[i]), p))
+            tree.closures.append((int(c_id[i]), p, float(own[i, p])))
         c_open = c_open_parent & ~newly
         keep = c_open.any(dim=1)
         if keep.any():
@@ -214,7 +216,10 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
             progress(f"input split: {o_lo.shape[0]} open, {len(tree.closures)} closed, {bounded} bounds, "
                      f"worst bound {float(w):.4g}")
     status = "verified" if o_lo.shape[0] == 0 else "open"
-    min_lb = thr if status == "verified" else float(torch.where(o_open, o_lbp, torch.inf).min())
+    if status == "verified":
+        min_lb = min(m for _, _, m in tree.closures)
+    else:
+        min_lb = float(torch.where(o_open, o_lbp, torch.inf).min())
     del P
     return InputSplitResult(status, tree, min_lb=min_lb, domains_bounded=bounded, rounds=rounds,
                             seconds=time.monotonic() - start, open_boxes=(o_lo.numpy(), o_hi.numpy()))

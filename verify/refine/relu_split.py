@@ -47,6 +47,29 @@ class ReluTree:
 
 
 @dataclass
+class NeuronMap:
+    """Where each neuron of the (compressed) chain sits in the original network: ReLU layer
+    ``layer[k]`` of the original, neuron ``ids[k][j]``; ``sizes`` are the original layer sizes."""
+
+    layer: list[int]
+    ids: list[np.ndarray]
+    sizes: list[int]
+
+    @classmethod
+    def between(cls, chain: Any, original: Any) -> NeuronMap:
+        names = list(original.relu_names)
+        layer = [names.index(src) for src in chain.sources]
+        return cls(layer, [np.asarray(i, dtype=np.int64) for i in chain.neuron_ids], list(original.hidden_sizes))
+
+    def expand(self, per_layer: list[np.ndarray], rows: int) -> list[np.ndarray]:
+        """Arrays ``[rows, n_k]`` per chain layer -> per original layer (zeros where absent)."""
+        out = [np.zeros((rows, n)) for n in self.sizes]
+        for k, arr in enumerate(per_layer):
+            out[self.layer[k]][:, self.ids[k]] = arr
+        return out
+
+
+@dataclass
 class ReluSplitOptions:
     batch: int = 64
     alpha_iterations: int = 30
@@ -57,7 +80,7 @@ class ReluSplitOptions:
 def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray], case: Any, case_index: int,
                    deadline: float, threshold: float, progress: Callable[[str], None] | None = None,
                    is_unsafe: Callable[[np.ndarray], bool] | None = None,
-                   options: ReluSplitOptions | None = None) -> Any:
+                   options: ReluSplitOptions | None = None, neuron_map: NeuronMap | None = None) -> Any:
     """Verify the case by ReLU splitting, or return an open outcome (no candidates from here)."""
     from verify.refine import CaseOutcome
 
@@ -70,6 +93,7 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     tree = ReluTree()
     n_layers = len(root_pre)
     sizes = [int(l.shape[1]) for l, _ in root_pre]
+    nmap = neuron_map or NeuronMap(list(range(n_layers)), [np.arange(n) for n in sizes], sizes)
     stats: dict[str, Any] = {"unstable_root": int(sum(int(((l < 0) & (u > 0)).sum()) for l, u in root_pre))}
 
     # root: alpha-CROWN
@@ -78,9 +102,9 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     lbp = torch.stack([res.lb[:, g].max(dim=1).values for g in g_t], dim=1)[0]
     open_p = lbp <= threshold
     for p in torch.nonzero(~open_p).flatten().tolist():
-        tree.closures.append(_closure(0, p, groups[p], alphas, None))
+        tree.closures.append(_closure(0, p, groups[p], alphas, None, nmap, float(lbp[p])))
     if not open_p.any():
-        return CaseOutcome("verified", "alpha-crown", float(lbp.min()), _proof(case_index, tree, sizes),
+        return CaseOutcome("verified", "alpha-crown", float(lbp.min()), _proof(case_index, tree, nmap.sizes),
                            stats=stats)
     cand = _candidate(Ws, bs, lo, hi, res)
     if cand is not None and (is_unsafe is None or is_unsafe(cand)):
@@ -113,7 +137,7 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
             if sel.any():
                 c_ph[k][rows[sel], neuron[sel]] = 1.0
                 c_ph[k][take + rows[sel], neuron[sel]] = -1.0
-        ids = [tree.add(int(p), int(k), int(j), s) for s in (1, -1)
+        ids = [tree.add(int(p), nmap.layer[int(k)], int(nmap.ids[int(k)][int(j)]), s) for s in (1, -1)
                for p, k, j in zip(pid.tolist(), layer.tolist(), neuron.tolist())]
         c_id = torch.tensor(ids)
         c_lo, c_hi = lo.expand(2 * take, -1), hi.expand(2 * take, -1)
@@ -121,13 +145,14 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
         res, c_alphas, c_betas = optimize_alpha(Ws, bs, c_lo, c_hi, c_pre, iterations=options.child_iterations,
                                                 phases=c_ph, betas_init=True, stop=threshold)
         bounded += 2 * take
-        c_lbp = torch.stack([res.lb[:, g].max(dim=1).values for g in g_t], dim=1)
-        c_lbp = torch.maximum(c_lbp, torch.cat([plbp, plbp]))
+        own = torch.stack([res.lb[:, g].max(dim=1).values for g in g_t], dim=1)
+        c_lbp = torch.maximum(own, torch.cat([plbp, plbp]))
         c_open_parent = torch.cat([popen, popen])
         newly = c_open_parent & (c_lbp > threshold)
         for i, p in torch.nonzero(newly).tolist():
             tree.closures.append(_closure(int(c_id[i]), p, groups[p], [a[i:i + 1] for a in c_alphas],
-                                          [b[i:i + 1] for b in c_betas] if c_betas else None))
+                                          [b[i:i + 1] for b in c_betas] if c_betas else None, nmap,
+                                          float(own[i, p])))
         c_open = c_open_parent & ~newly
         keep = c_open.any(dim=1)
         o_ph = [torch.cat([p[rest], c[keep]]) for p, c in zip(o_ph, c_ph)]
@@ -140,7 +165,8 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
             progress(f"ReLU split: {o_id.numel()} open, {len(tree.closures)} closed, worst bound {w:.4g}")
     stats.update({"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)})
     if o_id.numel() == 0:
-        return CaseOutcome("verified", "relu-split", threshold, _proof(case_index, tree, sizes), stats=stats)
+        margin = min(float(e["margin"]) for e in tree.closures)
+        return CaseOutcome("verified", "relu-split", margin, _proof(case_index, tree, nmap.sizes), stats=stats)
     w = float(torch.where(o_open, o_lbp, torch.inf).min())
     return CaseOutcome("open", "relu-split", w, stats=stats)
 
@@ -192,11 +218,16 @@ def _candidate(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, res: 
     return corners[i].numpy() if float(g[i]) <= 0 else None
 
 
-def _closure(node: int, polytope: int, rows: np.ndarray, alphas: list[Tensor], betas: list[Tensor] | None):
-    entry: dict[str, Any] = {"node": node, "polytope": polytope,
-                             "alphas": [encode_array(a[0][rows].numpy()) for a in alphas]}
+def _closure(node: int, polytope: int, rows: np.ndarray, alphas: list[Tensor], betas: list[Tensor] | None,
+             nmap: NeuronMap, margin: float) -> dict[str, Any]:
+    """A closure entry, its alphas and betas laid out on the original network's neurons."""
+    from verify.certificate.build import claimed
+
+    m = len(rows)
+    entry: dict[str, Any] = {"node": node, "polytope": polytope, "margin": claimed(margin),
+                             "alphas": [encode_array(a) for a in nmap.expand([a[0][rows].numpy() for a in alphas], m)]}
     if betas is not None:
-        entry["betas"] = [encode_array(b[0][rows].numpy()) for b in betas]
+        entry["betas"] = [encode_array(b) for b in nmap.expand([b[0][rows].numpy() for b in betas], m)]
     return entry
 
 

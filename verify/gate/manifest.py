@@ -1,0 +1,401 @@
+"""Read and validate a gate manifest (``verify.toml`` or ``[tool.verify]`` in ``pyproject.toml``).
+
+The manifest says which models to gate, which properties each must satisfy and how
+strictly (see docs/gate.md for the full format)::
+
+    timeout = 10                  # default seconds per property
+    require = "verified"          # default requirement: "verified", "not-falsified" or "none"
+
+    [models]
+    tiny = "examples/tiny/classifier.onnx"
+
+    [[properties]]
+    name = "class0-robust"
+    spec = "specs/tiny_robust_class0.vnnlib"
+
+    [[families]]                  # one L-infinity robustness property per dataset row
+    name = "points"
+    data = "examples/tiny/points.npy"
+    eps = 0.02
+
+Paths are relative to the manifest's folder.  Every mistake is a :class:`ManifestError`
+naming the file, the table and the key, and saying what was expected.  Families are
+validated here (file readable, numeric, a label column) and expanded into rows by
+:func:`read_family_rows`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from verify.errors import ManifestError
+
+#: What a property must achieve for the gate to pass.
+REQUIREMENTS = ("verified", "not-falsified", "none")
+DEFAULT_TIMEOUT = 30.0
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+_TOP_KEYS = {"timeout": "seconds per property (a number > 0)",
+             "require": "default requirement: " + ", ".join(REQUIREMENTS),
+             "seed": "random seed of the counterexample searches (an integer)",
+             "models": "a table name = \"model.onnx\" (or a list of paths)",
+             "properties": "[[properties]] tables",
+             "families": "[[families]] tables"}
+_PROPERTY_KEYS = {"name": "a unique name (letters, digits, . _ -)",
+                  "spec": "a .vnnlib or Python spec file",
+                  "model": "the model name (default: every model)",
+                  "models": "a list of model names (default: every model)",
+                  "timeout": "seconds (a number > 0)",
+                  "require": " or ".join(REQUIREMENTS),
+                  "description": "free text shown in the reports"}
+_FAMILY_KEYS = {"name": "a unique name (letters, digits, . _ -)",
+                "data": "a .npy or .csv file, one row per input, the expected label in one column",
+                "eps": "the L-infinity radius (a number >= 0)",
+                "clip": "[low, high]: clip the balls to this input range",
+                "label-column": "the column holding the expected label (default -1, the last)",
+                "limit": "use only the first N rows",
+                "model": "the model name (default: every model)",
+                "models": "a list of model names (default: every model)",
+                "timeout": "seconds per row (a number > 0)",
+                "require": "what each row must achieve: " + " or ".join(REQUIREMENTS),
+                "min-verified-rate": "a fraction in [0, 1]: the family passes when at least this share of "
+                                     "rows is verified (then `require` is not applied row by row)",
+                "description": "free text shown in the reports"}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class PropertyEntry:
+    name: str
+    spec: Path
+    models: tuple[str, ...]
+    timeout: float
+    require: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FamilyEntry:
+    name: str
+    data: Path
+    eps: float
+    models: tuple[str, ...]
+    timeout: float
+    require: str
+    clip: tuple[float, float] | None = None
+    label_column: int = -1
+    limit: int | None = None
+    min_verified_rate: float | None = None
+    description: str = ""
+
+
+@dataclass
+class Manifest:
+    path: Path
+    models: dict[str, ModelEntry]
+    properties: list[PropertyEntry] = field(default_factory=list)
+    families: list[FamilyEntry] = field(default_factory=list)
+    seed: int = 0
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+def find_manifest(start: Path | None = None) -> Path:
+    """``verify.toml`` in ``start`` (default: the working folder), else its ``pyproject.toml``
+    when that has a ``[tool.verify]`` table."""
+    folder = Path() if start is None else Path(start)
+    candidate = folder / "verify.toml"
+    if candidate.is_file():
+        return candidate
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            data = {}
+        if isinstance(data.get("tool"), dict) and "verify" in data["tool"]:
+            return pyproject
+    raise ManifestError(f"no manifest in {folder.resolve()}: create verify.toml (see docs/gate.md) or add a "
+                        "[tool.verify] table to pyproject.toml, or pass --manifest FILE")
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Parse and validate a manifest; raises :class:`ManifestError` on any mistake."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest not found: {path} (expected verify.toml or a pyproject.toml "
+                            "with a [tool.verify] table)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not a text file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{path}: not valid TOML: {exc}") from None
+    prefix = ""
+    if path.name == "pyproject.toml" or ("tool" in data and isinstance(data["tool"], dict)
+                                         and "verify" in data["tool"]):
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict) or "verify" not in tool:
+            raise ManifestError(f"{path}: no [tool.verify] table; add one (see docs/gate.md)")
+        data, prefix = tool["verify"], "tool.verify."
+    return _Reader(path, prefix).manifest(data)
+
+
+class _Reader:
+    """Validation with messages that name the file, the table and the key."""
+
+    def __init__(self, path: Path, prefix: str) -> None:
+        self.path = path
+        self.prefix = prefix
+        self.root = path.parent
+
+    def fail(self, where: str, message: str) -> ManifestError:
+        return ManifestError(f"{self.path}: {where}: {message}")
+
+    def check_keys(self, table: dict[str, Any], allowed: dict[str, str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, list(allowed), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.fail(where, f"unknown key {key!r}{hint}; expected one of: " + ", ".join(allowed))
+
+    def manifest(self, data: Any) -> Manifest:
+        top = f"[{self.prefix.rstrip('.')}]" if self.prefix else "top level"
+        if not isinstance(data, dict):
+            raise self.fail(top, "expected a table")
+        self.check_keys(data, _TOP_KEYS, top)
+        timeout = self.seconds(data.get("timeout", DEFAULT_TIMEOUT), top, "timeout")
+        require = self.requirement(data.get("require", "verified"), top)
+        seed = data.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise self.fail(top, f"key 'seed': expected an integer, got {seed!r}")
+        models = self.models(data.get("models"))
+        manifest = Manifest(self.path, models, seed=seed)
+        names: dict[str, str] = {}
+        properties = data.get("properties", [])
+        if not isinstance(properties, list):
+            raise self.fail(top, f"'properties' must be an array of tables ([[{self.prefix}properties]])")
+        for i, table in enumerate(properties):
+            entry = self.property(table, i, timeout, require, models)
+            self.unique(names, entry.name, f"[[{self.prefix}properties]] #{i + 1}")
+            manifest.properties.append(entry)
+        families = data.get("families", [])
+        if not isinstance(families, list):
+            raise self.fail(top, f"'families' must be an array of tables ([[{self.prefix}families]])")
+        for i, table in enumerate(families):
+            fam = self.family(table, i, timeout, require, models)
+            self.unique(names, fam.name, f"[[{self.prefix}families]] #{i + 1}")
+            manifest.families.append(fam)
+        if not names:
+            raise self.fail(top, f"no properties: add [[{self.prefix}properties]] or [[{self.prefix}families]] "
+                                 "tables (see docs/gate.md)")
+        return manifest
+
+    def unique(self, names: dict[str, str], name: str, where: str) -> None:
+        if name in names:
+            raise self.fail(where, f"duplicate name {name!r} (already used by {names[name]}); names must be unique")
+        names[name] = where
+
+    def models(self, value: Any) -> dict[str, ModelEntry]:
+        where = f"[{self.prefix}models]"
+        if value is None:
+            raise self.fail(where, "missing: add a [models] table, e.g. mymodel = \"model.onnx\"")
+        pairs: list[tuple[str, Any]]
+        if isinstance(value, dict):
+            pairs = list(value.items())
+        elif isinstance(value, list):
+            pairs = [(Path(str(v)).stem, v) for v in value]
+        else:
+            raise self.fail(where, "expected a table name = \"file.onnx\" or a list of paths")
+        if not pairs:
+            raise self.fail(where, "no models listed")
+        out: dict[str, ModelEntry] = {}
+        for name, file in pairs:
+            self.name(name, where)
+            if name in out:
+                raise self.fail(where, f"duplicate model name {name!r}; name the models in a table instead")
+            if not isinstance(file, str):
+                raise self.fail(where, f"model {name!r}: expected a path string, got {file!r}")
+            out[name] = ModelEntry(name, self.existing(file, where, f"model {name!r}"))
+        return out
+
+    def name(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not _NAME.match(value):
+            raise self.fail(where, f"name {value!r}: use letters, digits, '.', '_' and '-' "
+                                   "(it names report entries and files)")
+        return value
+
+    def existing(self, file: str, where: str, what: str) -> Path:
+        p = Path(file)
+        full = p if p.is_absolute() else self.root / p
+        if not full.is_file():
+            raise self.fail(where, f"{what}: file not found: {file} (paths are relative to {self.root})")
+        return full
+
+    def seconds(self, value: Any, where: str, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+                or not math.isfinite(value):
+            raise self.fail(where, f"key {key!r}: expected a number of seconds > 0, got {value!r}")
+        return float(value)
+
+    def requirement(self, value: Any, where: str) -> str:
+        if value not in REQUIREMENTS:
+            raise self.fail(where, f"key 'require': expected one of {', '.join(map(repr, REQUIREMENTS))}, "
+                                   f"got {value!r}")
+        return str(value)
+
+    def model_names(self, table: dict[str, Any], where: str, models: dict[str, ModelEntry]) -> tuple[str, ...]:
+        if "model" in table and "models" in table:
+            raise self.fail(where, "give 'model' or 'models', not both")
+        if "model" in table:
+            chosen = [table["model"]]
+        elif "models" in table:
+            chosen = table["models"]
+            if not isinstance(chosen, list) or not chosen:
+                raise self.fail(where, "key 'models': expected a non-empty list of model names")
+        else:
+            return tuple(models)
+        for m in chosen:
+            if m not in models:
+                raise self.fail(where, f"model {m!r} is not in [models]; known: {', '.join(models)}")
+        return tuple(dict.fromkeys(chosen))
+
+    def header(self, table: Any, kind: str, i: int) -> tuple[str, str]:
+        where = f"[[{self.prefix}{kind}]] #{i + 1}"
+        if not isinstance(table, dict):
+            raise self.fail(where, "expected a table")
+        if "name" not in table:
+            raise self.fail(where, "missing key 'name'")
+        name = self.name(table["name"], where)
+        return name, f"{where} ({name!r})"
+
+    def property(self, table: Any, i: int, timeout: float, require: str,
+                 models: dict[str, ModelEntry]) -> PropertyEntry:
+        name, where = self.header(table, "properties", i)
+        self.check_keys(table, _PROPERTY_KEYS, where)
+        if "spec" not in table or not isinstance(table["spec"], str):
+            raise self.fail(where, "missing key 'spec': a .vnnlib or Python spec file")
+        spec = self.existing(table["spec"], where, "spec")
+        return PropertyEntry(name, spec, self.model_names(table, where, models),
+                             self.seconds(table.get("timeout", timeout), where, "timeout"),
+                             self.requirement(table.get("require", require), where),
+                             str(table.get("description", "")))
+
+    def family(self, table: Any, i: int, timeout: float, require: str,
+               models: dict[str, ModelEntry]) -> FamilyEntry:
+        name, where = self.header(table, "families", i)
+        self.check_keys(table, _FAMILY_KEYS, where)
+        if "data" not in table or not isinstance(table["data"], str):
+            raise self.fail(where, "missing key 'data': a .npy or .csv file, one row per input plus its label")
+        data = self.existing(table["data"], where, "data")
+        if data.suffix.lower() not in (".npy", ".csv"):
+            raise self.fail(where, f"key 'data': expected a .npy or .csv file, got {data.name}")
+        eps = table.get("eps")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0 or not math.isfinite(eps):
+            raise self.fail(where, f"key 'eps': expected a number >= 0, got {eps!r}")
+        clip = table.get("clip")
+        if clip is not None:
+            if not (isinstance(clip, list) and len(clip) == 2
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in clip)
+                    and clip[0] <= clip[1]):
+                raise self.fail(where, f"key 'clip': expected [low, high] with low <= high, got {clip!r}")
+            clip = (float(clip[0]), float(clip[1]))
+        label_column = table.get("label-column", -1)
+        if not isinstance(label_column, int) or isinstance(label_column, bool):
+            raise self.fail(where, f"key 'label-column': expected an integer column index, got {label_column!r}")
+        limit = table.get("limit")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise self.fail(where, f"key 'limit': expected a whole number >= 1, got {limit!r}")
+        rate = table.get("min-verified-rate")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1):
+            raise self.fail(where, f"key 'min-verified-rate': expected a fraction in [0, 1], got {rate!r}")
+        return FamilyEntry(name, data, float(eps), self.model_names(table, where, models),
+                           self.seconds(table.get("timeout", timeout), where, "timeout"),
+                           self.requirement(table.get("require", require), where), clip, label_column, limit,
+                           None if rate is None else float(rate), str(table.get("description", "")))
+
+
+def read_family_rows(family: FamilyEntry, manifest_path: Path, n_inputs: int,
+                     n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The family's centres ``[N, n_inputs]`` (float64) and labels ``[N]`` (int), validated
+    against the model's sizes."""
+    where = f"{manifest_path}: family {family.name!r}"
+    table = _read_table(family.data, where)
+    if family.limit is not None:
+        table = table[:family.limit]
+    n_rows, n_cols = table.shape
+    if n_rows == 0:
+        raise ManifestError(f"{where}: {family.data} has no rows")
+    if n_cols != n_inputs + 1:
+        raise ManifestError(f"{where}: {family.data} has {n_cols} columns; expected {n_inputs + 1} "
+                            f"(the model's {n_inputs} inputs plus the label column)")
+    col = family.label_column
+    if not -n_cols <= col < n_cols:
+        raise ManifestError(f"{where}: key 'label-column' = {col} is outside the {n_cols} columns")
+    col %= n_cols
+    labels = table[:, col]
+    centres = np.delete(table, col, axis=1)
+    if not np.all(np.isfinite(table)):
+        bad = int(np.nonzero(~np.isfinite(table).all(axis=1))[0][0])
+        raise ManifestError(f"{where}: row {bad} of {family.data} has a NaN or infinite value")
+    ints = np.round(labels)
+    bad = np.nonzero((ints != labels) | (ints < 0) | (ints >= n_outputs))[0]
+    if bad.size:
+        raise ManifestError(f"{where}: row {int(bad[0])} of {family.data} has label {float(labels[bad[0]]):g}; "
+                            f"expected a class index 0..{n_outputs - 1} in column {col} (set 'label-column' if "
+                            "the label is elsewhere)")
+    return centres.astype(np.float64), ints.astype(np.int64)
+
+
+def _read_table(path: Path, where: str) -> np.ndarray:
+    try:
+        if path.suffix.lower() == ".npy":
+            table = np.load(path, allow_pickle=False)
+        else:
+            table = _read_csv(path, where)
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"{where}: cannot read {path}: {exc}") from None
+    if table.ndim != 2 or not np.issubdtype(table.dtype, np.number):
+        raise ManifestError(f"{where}: {path} must hold a 2-D numeric table (rows = inputs plus label), "
+                            f"got shape {table.shape} of {table.dtype}")
+    return table.astype(np.float64)
+
+
+def _read_csv(path: Path, where: str) -> np.ndarray:
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if lines and not _numeric_row(lines[0]):
+        lines = lines[1:]  # a header
+    rows = []
+    for n, line in enumerate(lines, 1):
+        cells = [c.strip() for c in line.split(",")]
+        try:
+            rows.append([float(c) for c in cells])
+        except ValueError:
+            raise ManifestError(f"{where}: {path}: data line {n} is not all numbers: {line[:80]!r}") from None
+        if len(rows[-1]) != len(rows[0]):
+            raise ManifestError(f"{where}: {path}: data line {n} has {len(rows[-1])} values, the first has "
+                                f"{len(rows[0])}")
+    return np.array(rows, dtype=np.float64).reshape(len(rows), -1 if rows else 0)
+
+
+def _numeric_row(line: str) -> bool:
+    try:
+        [float(c) for c in line.split(",")]
+    except ValueError:
+        return False
+    return True
