@@ -61,7 +61,8 @@ def test_three_scenarios(project: Path, capsys: pytest.CaptureFixture) -> None:
 
 def test_baseline_regression_names_the_property(project: Path, capsys: pytest.CaptureFixture) -> None:
     assert _run(["gate", "--quiet", "--report", "v1"]) == 0
-    shutil.copyfile(project / "specs" / "tiny_robust_class0_wide.vnnlib", project / "specs" / "tiny_robust_class0.vnnlib")
+    specs = project / "specs"
+    shutil.copyfile(specs / "tiny_robust_class0_wide.vnnlib", specs / "tiny_robust_class0.vnnlib")
     capsys.readouterr()
     assert _run(["gate", "--quiet", "--baseline", "v1", "--manifest", "verify.toml"]) == 1
     assert "regression: class0-robust was verified in the baseline and is falsified now" in capsys.readouterr().out

@@ -26,7 +26,8 @@ def test_cached_rerun_reuses_rechecked_answers(example: Path) -> None:
     assert first.report["counts"]["cached"] == 0 and second.report["counts"]["cached"] == 7
     for pid, p in by_id(second).items():
         q = by_id(first)[pid]
-        assert p["cache"]["hit"] and (p["verdict"], p["margin"], p["method"]) == (q["verdict"], q["margin"], q["method"])
+        assert p["cache"]["hit"]
+        assert (p["verdict"], p["margin"], p["method"]) == (q["verdict"], q["margin"], q["method"])
         assert p["cache"]["original_seconds"] == q["seconds"]
         if p["verdict"] == "verified":
             assert p["cache"]["recheck"]["valid"] and "claim(s) re-checked" in p["cache"]["recheck"]["message"]
@@ -91,7 +92,8 @@ def test_tampered_counterexample_is_replayed_and_rejected(example: Path) -> None
 
 def test_unknown_is_not_stored_and_options_change_the_key(example: Path) -> None:
     (example / "specs/hard.vnnlib").write_text(HARD_SPEC)
-    head = '[models]\ntiny = "examples/tiny/classifier.onnx"\n[[properties]]\nname = "hard"\nspec = "specs/hard.vnnlib"\n'
+    head = ('[models]\ntiny = "examples/tiny/classifier.onnx"\n'
+            '[[properties]]\nname = "hard"\nspec = "specs/hard.vnnlib"\n')
     path = write_manifest(example, head + "timeout = 0.1\n")
     assert by_id(gate(example, manifest=path))["hard"]["verdict"] == "unknown"
     assert _entries(example) == []
@@ -114,8 +116,9 @@ def test_no_cache_and_cache_dir(example: Path, tmp_path: Path) -> None:
 def test_key_and_what_is_stored(tmp_path: Path) -> None:
     base = cache_key("m", "s", {"seed": 0, "timeout": 1.0})
     assert base == cache_key("m", "s", {"timeout": 1.0, "seed": 0})
-    assert len({base, cache_key("m2", "s", {"seed": 0, "timeout": 1.0}), cache_key("m", "s2", {"seed": 0, "timeout": 1.0}),
-                cache_key("m", "s", {"seed": 1, "timeout": 1.0})}) == 4
+    others = [cache_key("m2", "s", {"seed": 0, "timeout": 1.0}), cache_key("m", "s2", {"seed": 0, "timeout": 1.0}),
+              cache_key("m", "s", {"seed": 1, "timeout": 1.0}), cache_key("m", "s", {"seed": 0, "timeout": 2.0})]
+    assert len({base, *others}) == 5
     assert storable({"verdict": "verified"}, {"cases": []})
     assert not storable({"verdict": "verified"}, None)  # nothing to re-check
     assert storable({"verdict": "falsified", "counterexample": {"x": [0.0]}}, None)

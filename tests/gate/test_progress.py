@@ -50,3 +50,15 @@ def test_quiet_and_not_a_terminal() -> None:
     p.close()
     assert out.getvalue() == ""
     assert not live_terminal(io.StringIO())
+
+
+def test_live_clock_ticks_while_a_check_runs() -> None:
+    import time
+
+    out = io.StringIO()
+    p = GateProgress(1, out, live=True)
+    p.started("slow")
+    before = out.getvalue().count("running: slow")
+    time.sleep(1.2)
+    p.close()
+    assert out.getvalue().count("running: slow") >= before + 2  # redrawn twice a second without any event

@@ -106,10 +106,16 @@ def _chromium() -> str | None:
     return None
 
 
-def test_html_renders_in_headless_chromium(failing: tuple[GateRun, Path], tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
+@pytest.fixture
+def browser() -> str:
+    """A headless-capable Chromium, or skip (before the gate fixture runs)."""
+    path = _chromium()
+    if path is None:
         pytest.skip("no Chromium binary (chromium, chromium-browser, google-chrome) on PATH")
+    return path
+
+
+def test_html_renders_in_headless_chromium(browser: str, failing: tuple[GateRun, Path], tmp_path: Path) -> None:
     _, rep = failing
     shot = tmp_path / "shot.png"
     done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",

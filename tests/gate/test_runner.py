@@ -3,6 +3,7 @@ several models, worker processes, and input errors that stop the gate before it 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -40,8 +41,6 @@ def test_example_passes_with_certificates(example: Path, tmp_path: Path) -> None
             continue
         cert_file = tmp_path / "rep" / p["certificate"]["file"]
         spec = tmp_path / "rep" / p["certificate"]["spec_file"] if p["family"] else example / p["spec"]
-        import json
-
         report = check_certificate(example / "examples/tiny/classifier.onnx", spec, json.loads(cert_file.read_text()))
         assert report.valid, (p["id"], report.message)
 
@@ -71,7 +70,8 @@ def test_timeout_makes_unknown_exit_3(example: Path) -> None:
 
 def test_not_falsified_requirement(example: Path) -> None:
     (example / "specs/hard.vnnlib").write_text(HARD_SPEC)
-    path = write_manifest(example, HEAD + _prop("hard", "specs/hard.vnnlib", 'timeout = 0.1\nrequire = "not-falsified"\n')
+    path = write_manifest(example, HEAD
+                          + _prop("hard", "specs/hard.vnnlib", 'timeout = 0.1\nrequire = "not-falsified"\n')
                           + _prop("wide", "specs/tiny_robust_class0_wide.vnnlib", 'require = "not-falsified"\n'))
     run = gate(example, manifest=path)
     props = by_id(run)

@@ -244,7 +244,7 @@ class _Reader:
         p = Path(file)
         full = p if p.is_absolute() else self.root / p
         if not full.is_file():
-            raise self.fail(where, f"{what}: file not found: {file} (paths are relative to {self.root})")
+            raise self.fail(where, f"{what}: file not found: {file} (paths are relative to {self.root.resolve()})")
         return full
 
     def seconds(self, value: Any, where: str, key: str) -> float:

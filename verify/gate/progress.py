@@ -1,8 +1,8 @@
 """Show the gate's progress on stderr: a live status line on a terminal, plain lines in CI.
 
 Live mode (stderr is a terminal, ``TERM`` is not ``dumb`` and ``CI`` is unset) redraws one
-line with the counts so far and what is running; answers that break a requirement are
-printed above it as they come.  Plain mode prints one line per named property, one per
+line with the counts so far, the elapsed time (ticking twice a second) and what is running;
+answer lines are printed above it as they come.  Plain mode prints one line per named property, one per
 family row that breaks its requirement, and one per finished family, so that CI logs
 stay readable for families of thousands of rows.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -47,19 +48,34 @@ class GateProgress:
         self.running: list[str] = []
         self.start = time.monotonic()
         self._drawn = False
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        if self.live and not quiet:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            self._status()
 
     def _write(self, text: str) -> None:
         if self.quiet:
             return
-        if self._drawn:
-            self.stream.write("\r\033[K")
-            self._drawn = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        with self._lock:
+            if self._drawn:
+                self.stream.write("\r\033[K")
+                self._drawn = False
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
     def _status(self) -> None:
-        if self.quiet or not self.live:
+        if self.quiet or not self.live or self._stop.is_set():
             return
+        with self._lock:
+            self._draw()
+
+    def _draw(self) -> None:
         c = self.counts
         running = f"  running: {', '.join(self.running[:3])}" + (" ..." if len(self.running) > 3 else "") \
             if self.running else ""
@@ -98,10 +114,14 @@ class GateProgress:
         self._status()
 
     def close(self) -> None:
-        if self._drawn and not self.quiet:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self._drawn = False
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        with self._lock:
+            if self._drawn and not self.quiet:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+                self._drawn = False
 
 
 def _columns() -> int:

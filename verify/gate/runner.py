@@ -81,6 +81,36 @@ def run_gate(options: GateOptions) -> GateRun:
     planned = time.monotonic()
 
     progress = GateProgress(len(plan.items), options.stream, options.live, options.quiet)
+    try:
+        answers = _check_all(plan, cache, opts, options, progress, manifest_path)
+    finally:
+        progress.close()
+    checked = time.monotonic()
+
+    report = _report(plan, answers, opts, options, created)
+    report["timings"] = {"plan": round(planned - start, 4), "checks": round(checked - planned, 4),
+                         "total_before_reports": round(checked - start, 4)}
+    report["seconds"] = round(checked - start, 4)
+    statuses = [p["status"] for p in report["properties"]] + [f["status"] for f in report["families"]]
+    if baseline is not None:
+        report["baseline"] = compare(baseline, report["properties"], report["families"])
+        for reg in report["baseline"]["regressions"]:
+            report["failures"].append({"id": reg["id"], "status": FAIL, "message": "regression: " + reg["message"]})
+            statuses.append(FAIL)
+    code = exit_code(statuses)
+    report["exit_code"] = code
+    report["outcome"] = {0: "pass", 1: "fail", 3: "unknown"}[code]
+    run = GateRun(report, {k: v for k, v in answers.certificates.items() if v is not None}, plan, code)
+    if options.report is not None or options.junit is not None:
+        from verify.gate.reports import write_reports
+
+        run.files = write_reports(run, options.report, options.junit, cache.picture_folder)
+    return run
+
+
+def _check_all(plan: Plan, cache: GateCache, opts: dict[str, Any], options: GateOptions, progress: GateProgress,
+               manifest_path: Path) -> _Answers:
+    """Answers for every item: re-checked from the cache, or checked now (and stored)."""
     answers = _Answers(plan, progress)
     pending: list[tuple[Item, str]] = []
     reused: list[tuple[Item, tuple[dict[str, Any], dict[str, Any] | None]]] = []
@@ -105,28 +135,7 @@ def run_gate(options: GateOptions) -> GateRun:
         answers.record(item, result, answer["certificate"])
 
     _run_pending(pending, opts, options.jobs, store, progress)
-    progress.close()
-    checked = time.monotonic()
-
-    report = _report(plan, answers, opts, options, created)
-    report["timings"] = {"plan": round(planned - start, 4), "checks": round(checked - planned, 4),
-                         "total_before_reports": round(checked - start, 4)}
-    report["seconds"] = round(checked - start, 4)
-    statuses = [p["status"] for p in report["properties"]] + [f["status"] for f in report["families"]]
-    if baseline is not None:
-        report["baseline"] = compare(baseline, report["properties"], report["families"])
-        for reg in report["baseline"]["regressions"]:
-            report["failures"].append({"id": reg["id"], "status": FAIL, "message": "regression: " + reg["message"]})
-            statuses.append(FAIL)
-    code = exit_code(statuses)
-    report["exit_code"] = code
-    report["outcome"] = {0: "pass", 1: "fail", 3: "unknown"}[code]
-    run = GateRun(report, {k: v for k, v in answers.certificates.items() if v is not None}, plan, code)
-    if options.report is not None or options.junit is not None:
-        from verify.gate.reports import write_reports
-
-        run.files = write_reports(run, options.report, options.junit, cache.picture_folder)
-    return run
+    return answers
 
 
 def _reuse(entry: dict[str, Any], item: Item) -> tuple[dict[str, Any], dict[str, Any] | None] | None:

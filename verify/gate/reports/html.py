@@ -28,6 +28,7 @@ table { border-collapse: collapse; margin: 8px 0 16px 0; font-size: 14px; }
 th { background: #1d3557; color: #ffffff; text-align: left; padding: 7px 10px; }
 td { border-bottom: 1px solid #d0d7de; padding: 6px 10px; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td + td { white-space: nowrap; }
 .badge { display: inline-block; padding: 2px 9px; border-radius: 10px; color: #ffffff; font-weight: 600; }
 .badge.verified { background: #2e7d32; } .badge.falsified { background: #c62828; }
 .badge.unknown { background: #b26a00; }
