@@ -188,7 +188,7 @@ SYMBOLIC_MAX_INPUTS = 64
 
 
 def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
-                 phases: list[Tensor] | None = None, last: bool = True) -> Bounds:
+                 phases: list[Tensor] | None = None, last: bool = True, parent: Bounds | None = None) -> Bounds:
     """CROWN: every layer's pre-activation bounds, layer by layer.
 
     For each layer: interval bounds from the previous layer's bounds, intersected (for
@@ -196,7 +196,9 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
     forward through the relaxations of the layers before; then back-substitution for each
     (domain, neuron) pair still unstable, all pairs in one batched call (lower and upper
     bound together), so each domain's bounds depend on that domain alone.  With
-    ``last=False`` the output layer is skipped.
+    ``last=False`` the output layer is skipped.  ``parent`` holds bounds valid on an
+    enclosing box (the box this one was cut from); they are intersected in, layer by
+    layer, before deciding which neurons are still unstable.
     """
     N, n0 = lo.shape
     K = len(Ws)
@@ -204,6 +206,8 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
     symbolic = n0 <= SYMBOLIC_MAX_INPUTS
     center, radius = (lo + hi) / 2, (hi - lo) / 2
     first = box_affine(Ws[0], bs[0], lo, hi)
+    if parent is not None:
+        first = (torch.maximum(first[0], parent[0][0]), torch.minimum(first[1], parent[0][1]))
     pre: Bounds = apply_phases([first], None if phases is None else phases[:1]) if K > 1 else [first]
     if symbolic:
         # A[j, i, :]: coefficients of neuron j in domain i (inputs, then the constant)
@@ -230,6 +234,8 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
             fl = (AL[:, :, :n0] * center).sum(-1) - (AL[:, :, :n0].abs() * radius).sum(-1) + AL[:, :, n0]
             fu = (AU[:, :, :n0] * center).sum(-1) + (AU[:, :, :n0].abs() * radius).sum(-1) + AU[:, :, n0]
             l, u = torch.maximum(l, fl.T), torch.minimum(u, fu.T)
+        if parent is not None and k < len(parent):
+            l, u = torch.maximum(l, parent[k][0]), torch.minimum(u, parent[k][1])
         # back-substitute each (domain, neuron) pair that is still unstable, as its own problem
         mask = (l < 0) & (u > 0) if k < K - 1 else torch.ones_like(l, dtype=torch.bool)
         if phases is not None and k < K - 1:

@@ -209,13 +209,15 @@ class RigorousBounder:
         self.net = net
 
     def intermediate(self, lo: np.ndarray, hi: np.ndarray, phases: list[np.ndarray] | None = None,
-                     given: Bounds | None = None) -> tuple[Bounds, list[list[np.ndarray]]]:
+                     given: Bounds | None = None,
+                     parent: Bounds | None = None) -> tuple[Bounds, list[list[np.ndarray]]]:
         """Pre-activation bounds of every ReLU layer, and the bounds of every operation input.
 
         Per layer: interval bounds from the previous layer's bounds, intersected (for
         low-dimensional inputs) with symbolic bounds; then back-substitution for each
         (domain, neuron) pair still unstable; then the split phases clamp them.  With
-        ``given`` (rigorous bounds of an enclosing domain) those are used instead.
+        ``given`` (rigorous bounds of an enclosing domain) those are used instead; with
+        ``parent`` (rigorous bounds of an enclosing box) they are intersected in first.
         """
         net = self.net
         pre: Bounds = []
@@ -237,6 +239,8 @@ class RigorousBounder:
                             sym.diag(op.s, op.s_err, op.c, op.c_err, vmag)
                     fl, fu = sym.concretize(lo, hi)
                     l, u = np.maximum(l, fl), np.minimum(u, fu)
+                if parent is not None:
+                    l, u = np.maximum(l, parent[k][0]), np.minimum(u, parent[k][1])
                 if k > 0 or sym is None:
                     mask = (l < 0) & (u > 0) if k > 0 else np.ones_like(l, dtype=bool)
                     if phases is not None:

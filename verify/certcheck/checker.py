@@ -179,26 +179,52 @@ def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], wh
         leaf = int(leaves[missing[0]])
         p = int(np.nonzero(~closed[leaf])[0][0])
         raise ClaimFailed(f"{where}: leaf {leaf} is not closed for unsafe polytope {p}")
-    # every closure: recompute its box's bounds rigorously
+    # every closure: recompute its box's bounds rigorously, top-down: a box inherits its
+    # parent's (rigorous) pre-activation bounds, exactly as the producer's children do
     alpha_for = _alphas(body, where, net)
     bounder = RigorousBounder(net)
-    order = np.unique(c_node)
-    for start in range(0, order.size, CHUNK):
-        nodes = order[start:start + CHUNK]
-        pre, op_inputs = bounder.intermediate(lo[nodes], hi[nodes])
-        lb = bounder.output_lower(C, lo[nodes], hi[nodes], pre, op_inputs)
-        for j, node in enumerate(nodes.tolist()):
-            for c in np.nonzero(c_node == node)[0].tolist():
-                p = int(c_poly[c])
-                g = groups[p]
-                if (node, p) in alpha_for:
-                    b = _with_alphas(bounder, C[g], lo[node:node + 1], hi[node:node + 1], alpha_for[node, p])[0]
-                else:
-                    b = lb[j, g]
-                got = float(np.max(down(b - d_out[g])))  # rigorous margin of the best row
-                if not got >= c_margin[c]:
-                    raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {p} claims margin "
-                                      f"{c_margin[c]:.6g}, the recomputed bound gives {got:.6g}")
+    needed = np.zeros(n, dtype=bool)  # nodes on a path from the root to a closure
+    needed[c_node] = True
+    for i in range(n - 1, 0, -1):
+        if needed[i]:
+            needed[parent[i]] = True
+    depth = np.zeros(n, dtype=np.int64)
+    for i in range(1, n):
+        depth[i] = depth[parent[i]] + 1
+    by_node = {int(node): np.nonzero(c_node == node)[0].tolist() for node in np.unique(c_node)}
+    stored: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for level in range(int(depth.max()) + 1):
+        nodes = np.nonzero(needed & (depth == level))[0]
+        fresh: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for start in range(0, nodes.size, CHUNK):
+            chunk = nodes[start:start + CHUNK]
+            par = None
+            if level > 0:
+                rows = [stored[int(parent[i])] for i in chunk]
+                par = [(np.stack([r[k][0] for r in rows]), np.stack([r[k][1] for r in rows]))
+                       for k in range(len(rows[0]))]
+            pre, op_inputs = bounder.intermediate(lo[chunk], hi[chunk], parent=par)
+            closing = [j for j, node in enumerate(chunk.tolist()) if node in by_node]
+            if closing:
+                sel = np.asarray(closing)
+                lb = bounder.output_lower(C, lo[chunk[sel]], hi[chunk[sel]], [(a[sel], b[sel]) for a, b in pre],
+                                          [[m[sel] for m in layer] for layer in op_inputs])
+                for row, j in enumerate(closing):
+                    node = int(chunk[j])
+                    for c in by_node[node]:
+                        p = int(c_poly[c])
+                        g = groups[p]
+                        b = lb[row, g]
+                        if (node, p) in alpha_for:
+                            b = _with_alphas(bounder, C[g], lo[node:node + 1], hi[node:node + 1],
+                                             alpha_for[node, p], [(a[j:j + 1], u[j:j + 1]) for a, u in pre])[0]
+                        got = float(np.max(down(b - d_out[g])))  # rigorous margin of the best row
+                        if not got >= c_margin[c]:
+                            raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {p} claims "
+                                              f"margin {c_margin[c]:.6g}, the recomputed bound gives {got:.6g}")
+            for j, node in enumerate(chunk.tolist()):
+                fresh[node] = [(a[j], u[j]) for a, u in pre]
+        stored = fresh
     return int(c_node.size)
 
 
@@ -213,8 +239,8 @@ def _alphas(body: dict[str, Any], where: str, net: CheckerNetwork) -> dict[tuple
 
 
 def _with_alphas(bounder: RigorousBounder, C: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 alphas: list[np.ndarray]) -> np.ndarray:
-    pre, op_inputs = bounder.intermediate(lo, hi)
+                 alphas: list[np.ndarray], pre: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    pre, op_inputs = bounder.intermediate(lo, hi, given=pre)
     shaped = []
     for a, (l, _) in zip(alphas, pre):
         if a.shape != (C.shape[0], l.shape[1]):

@@ -5,12 +5,17 @@ where ``g_p`` are the property rows of polytope ``p`` folded into the chain's la
 layer.  A sub-box is *closed* for polytope ``p`` when some row of ``p`` has a positive
 lower bound on it; it is done when every polytope is closed on it or on an ancestor.
 
-Each round takes the open sub-boxes with the worst bounds, tries cutting each in half
-along every dimension (one batched CROWN call per dimension), keeps the cut that leaves
-the least open (ties: the larger ``|lambda_d| * width_d`` of the linear bound), closes
-what it can and tests the most suspicious points of the rest on the network.  The split
-tree and the closures are recorded so that a certificate can show that the closed
-pieces cover the box.
+Each round takes the open sub-boxes with the worst bounds and cuts each in half along
+the dimension with the largest "smear" ``|lambda_d| * width_d`` of its CROWN linear bound
+(the dimension the bound depends on most), except that every fourth cut of a box goes
+to its relatively widest dimension and no dimension gets more than ``MAX_ASPECT`` times
+narrower (relative to the root box) than the widest: the linear bound does not see
+dimensions that only loosen the relaxations of unstable neurons.  Children inherit
+their parent's pre-activation bounds (valid on the smaller box) before their own are
+computed, all children in one batched call.  It closes what it can, tests the most
+suspicious points of the rest on the network, and every few rounds runs a short
+gradient attack inside the worst boxes.  The split tree and the closures are recorded
+so that a certificate can show that the closed pieces cover the box.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from verify.bounds.linear_relax import BackwardResult, backward_bound, crown_bounds
+from verify.bounds.linear_relax import BackwardResult, Bounds, backward_bound, crown_bounds
 
 Tensor = torch.Tensor
 
@@ -82,22 +87,27 @@ class InputSplitOptions:
     batch: int = 256  # domains split per round
     max_open: int = 200_000  # give up (open) past this many open domains
     threshold: float = 1e-7  # a polytope closes when a row's lower bound exceeds this
-    try_all_dims: bool = False  # bound both halves along every dimension and keep the best cut
     attack_every: int = 4  # every this many rounds, a short PGD inside the worst open boxes (0: never)
     attack_boxes: int = 32
 
 
-def bound_boxes(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor) -> BackwardResult:
-    """CROWN lower bounds of every output row on each box (chunked for cache efficiency)."""
-    parts = []
+def bound_boxes(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
+                parent: Bounds | None = None) -> tuple[BackwardResult, Bounds]:
+    """CROWN lower bounds of every output row on each box (chunked for cache efficiency),
+    and the boxes' pre-activation bounds (``parent``: bounds valid on enclosing boxes)."""
+    parts, pres = [], []
     for i in range(0, lo.shape[0], CROWN_CHUNK):
         clo, chi = lo[i:i + CROWN_CHUNK], hi[i:i + CROWN_CHUNK]
-        pre = crown_bounds(Ws, bs, clo, chi, last=False)
+        par = None if parent is None else [(pl[i:i + CROWN_CHUNK], pu[i:i + CROWN_CHUNK]) for pl, pu in parent]
+        pre = crown_bounds(Ws, bs, clo, chi, last=False, parent=par)
         parts.append(backward_bound(Ws, bs, clo, chi, pre))
+        pres.append(pre)
     if len(parts) == 1:
-        return parts[0]
-    return BackwardResult(torch.cat([p.lb for p in parts]), torch.cat([p.lam for p in parts]),
-                          torch.cat([p.const for p in parts]))
+        return parts[0], pres[0]
+    res = BackwardResult(torch.cat([p.lb for p in parts]), torch.cat([p.lam for p in parts]),
+                         torch.cat([p.const for p in parts]))
+    pre = [(torch.cat([p[k][0] for p in pres]), torch.cat([p[k][1] for p in pres])) for k in range(len(pres[0]))]
+    return res, pre
 
 
 def polytope_bounds(lb: Tensor, groups: list[Tensor]) -> Tensor:
@@ -125,7 +135,7 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
     hi_t = torch.as_tensor(hi, dtype=torch.float64).reshape(1, -1)
     root_width = torch.where(hi_t[0] > lo_t[0], hi_t[0] - lo_t[0], torch.ones_like(hi_t[0]))
 
-    res = bound_boxes(Ws, bs, lo_t, hi_t)
+    res, pre = bound_boxes(Ws, bs, lo_t, hi_t)
     lbp = polytope_bounds(res.lb, g_t)
     open_p = lbp <= thr
     for p in torch.nonzero(~open_p[0]).flatten().tolist():
@@ -141,6 +151,7 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
     # open domains
     o_lo, o_hi, o_id, o_open, o_lbp = lo_t, hi_t, torch.tensor([0]), open_p, lbp
     o_depth = torch.tensor([0])
+    o_pre = pre
     o_lam = _worst_row_lam(res, lbp, open_p, g_t)
     rounds = 0
     last_report = start
@@ -156,23 +167,19 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
         plo, phi, pid, popen, plbp, plam = o_lo[pick], o_hi[pick], o_id[pick], o_open[pick], o_lbp[pick], o_lam[pick]
         pdepth = o_depth[pick]
         width = phi - plo
-        if options.try_all_dims:
-            dims, c_lo, c_hi, res, tried = _best_split(Ws, bs, g_t, plo, phi, popen, plbp, plam.abs() * width,
-                                                        root_width)
-            bounded += 2 * take * tried
-        else:
-            rel = width / root_width
-            ok = (width > 0) & (rel * MAX_ASPECT >= rel.max(dim=1, keepdim=True).values)
-            score = torch.where(ok, plam.abs() * width + 1e-300, torch.full_like(width, -1.0))
-            dims = score.argmax(dim=1)
-            # every WIDEST_EVERY-th cut of a domain goes to its relatively widest dimension,
-            # so that dimensions the linear bound does not see still get cut
-            if WIDEST_EVERY:
-                widest = torch.where(width > 0, rel, torch.full_like(rel, -1.0)).argmax(dim=1)
-                dims = torch.where(pdepth % WIDEST_EVERY == WIDEST_EVERY - 1, widest, dims)
-            c_lo, c_hi = _halves(plo, phi, dims)
-            res = bound_boxes(Ws, bs, c_lo, c_hi)
-            bounded += 2 * take
+        rel = width / root_width
+        ok = (width > 0) & (rel * MAX_ASPECT >= rel.max(dim=1, keepdim=True).values)
+        score = torch.where(ok, plam.abs() * width + 1e-300, torch.full_like(width, -1.0))
+        dims = score.argmax(dim=1)
+        # every WIDEST_EVERY-th cut of a domain goes to its relatively widest dimension,
+        # so that dimensions the linear bound does not see still get cut
+        if WIDEST_EVERY:
+            widest = torch.where(width > 0, rel, torch.full_like(rel, -1.0)).argmax(dim=1)
+            dims = torch.where(pdepth % WIDEST_EVERY == WIDEST_EVERY - 1, widest, dims)
+        c_lo, c_hi = _halves(plo, phi, dims)
+        ppre = [(l[pick], u[pick]) for l, u in o_pre]
+        res, c_pre = bound_boxes(Ws, bs, c_lo, c_hi, [(l.repeat(2, 1), u.repeat(2, 1)) for l, u in ppre])
+        bounded += 2 * take
         rows = torch.arange(take)
         mid = c_hi[rows, dims].tolist()
         d_list, p_list = dims.tolist(), pid.tolist()
@@ -200,9 +207,12 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
             o_lbp = torch.cat([o_lbp[rest], c_lbp[keep]])
             o_lam = torch.cat([o_lam[rest], _worst_row_lam(sub, c_lbp[keep], c_open[keep], g_t)])
             o_depth = torch.cat([o_depth[rest], (pdepth + 1).repeat(2)[keep]])
+            o_pre = [(torch.cat([ol[rest], cl[keep]]), torch.cat([ou[rest], cu[keep]]))
+                     for (ol, ou), (cl, cu) in zip(o_pre, c_pre)]
         else:
             o_lo, o_hi, o_id, o_open, o_lbp, o_lam, o_depth = (
                 t[rest] for t in (o_lo, o_hi, o_id, o_open, o_lbp, o_lam, o_depth))
+            o_pre = [(ol[rest], ou[rest]) for ol, ou in o_pre]
         if options.attack_every and rounds % options.attack_every == 0 and o_lo.shape[0]:
             worst_now = torch.where(o_open, o_lbp, torch.full_like(o_lbp, torch.inf)).min(dim=1).values
             sel = torch.argsort(worst_now)[:options.attack_boxes]
@@ -234,50 +244,6 @@ def _halves(lo: Tensor, hi: Tensor, dims: Tensor) -> tuple[Tensor, Tensor]:
     lo_b, hi_b = lo.clone(), hi.clone()
     lo_b[rows, dims] = mid
     return torch.cat([lo_a, lo_b]), torch.cat([hi_a, hi_b])
-
-
-def _best_split(Ws: list[Tensor], bs: list[Tensor], groups: list[Tensor], lo: Tensor, hi: Tensor,
-                open_p: Tensor, parent_lbp: Tensor, smear: Tensor, root_width: Tensor):
-    """Try every dimension with a positive width; keep the one that leaves the least open.
-
-    Score of a cut: the sum over both halves and the open polytopes of the negative part
-    of their lower bounds (each at least the parent's).  Cuts within 1% of the best
-    count as ties, broken by the smear ``|lambda_d| * width_d``.
-    """
-    n, d = lo.shape
-    rel = (hi - lo) / root_width
-    candidates = [k for k in range(d) if bool((rel[:, k] * MAX_ASPECT >= rel.max(dim=1).values).any()
-                                              & (hi[:, k] > lo[:, k]).any())]
-    results = []
-    for k in candidates:
-        dims = torch.full((n,), k, dtype=torch.long)
-        c_lo, c_hi = _halves(lo, hi, dims)
-        res = bound_boxes(Ws, bs, c_lo, c_hi)
-        lbp = torch.maximum(polytope_bounds(res.lb, groups), parent_lbp.repeat(2, 1)).clamp(max=0)
-        lbp = torch.where(open_p.repeat(2, 1), lbp, torch.zeros_like(lbp)).sum(dim=1)
-        score = lbp[:n] + lbp[n:]
-        # keep boxes from getting needle-thin: a dimension much narrower (relative to the
-        # root box) than the widest one is not cut
-        ok = (hi[:, k] > lo[:, k]) & (rel[:, k] * MAX_ASPECT >= rel.max(dim=1).values)
-        score = torch.where(ok, score, torch.full_like(score, -torch.inf))
-        results.append((score, c_lo, c_hi, res))
-    scores = torch.stack([r[0] for r in results], dim=1)  # [n, candidates]
-    tie_break = torch.stack([smear[:, k] for k in candidates], dim=1)
-    best = scores.max(dim=1, keepdim=True).values
-    worst_parent = torch.where(open_p, parent_lbp, torch.zeros_like(parent_lbp)).sum(dim=1, keepdim=True)
-    tied = scores >= best - 0.01 * worst_parent.abs() - 1e-12
-    choice = torch.where(tied, tie_break, torch.full_like(tie_break, -1.0)).argmax(dim=1)
-    both = torch.cat([choice, choice])
-    idx = torch.arange(2 * n)
-
-    def pick(values: list[Tensor]) -> Tensor:
-        return torch.stack(values, dim=1)[idx, both]
-
-    c_lo, c_hi = pick([r[1] for r in results]), pick([r[2] for r in results])
-    res = BackwardResult(pick([r[3].lb for r in results]), pick([r[3].lam for r in results]),
-                         pick([r[3].const for r in results]))
-    dims = torch.tensor(candidates)[choice]
-    return dims, c_lo, c_hi, res, len(candidates)
 
 
 def _worst_row_lam(res: BackwardResult, lbp: Tensor, open_p: Tensor, groups: list[Tensor]) -> Tensor:
