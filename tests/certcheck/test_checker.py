@@ -148,7 +148,7 @@ def test_relu_split_certificate_and_a_changed_slope(tmp_path: Path) -> None:
     assert cert is not None and cert["cases"][0]["kind"] == "relu-split"
     assert check_certificate(model_path, spec_path, cert).valid
     bad = copy.deepcopy(cert)
-    closure = bad["cases"][0]["relu-split"]["closures"][0]
+    closure = bad["cases"][0]["relu-split"]["trees"][-1]["closures"][0]
     closure["alphas"] = [encode_array(1.0 - decode_array(a)) for a in closure["alphas"]]
     closure["margin"] = float(closure["margin"])
     report = check_certificate(model_path, spec_path, bad)

@@ -188,7 +188,8 @@ SYMBOLIC_MAX_INPUTS = 64
 
 
 def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
-                 phases: list[Tensor] | None = None, last: bool = True, parent: Bounds | None = None) -> Bounds:
+                 phases: list[Tensor] | None = None, last: bool = True, parent: Bounds | None = None,
+                 start: int = 0) -> Bounds:
     """CROWN: every layer's pre-activation bounds, layer by layer.
 
     For each layer: interval bounds from the previous layer's bounds, intersected (for
@@ -198,12 +199,16 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
     bound together), so each domain's bounds depend on that domain alone.  With
     ``last=False`` the output layer is skipped.  ``parent`` holds bounds valid on an
     enclosing box (the box this one was cut from); they are intersected in, layer by
-    layer, before deciding which neurons are still unstable.
+    layer, before deciding which neurons are still unstable.  With ``start > 0`` (and
+    ``parent``), layers before ``start`` are taken from ``parent`` (clamped by the phases):
+    a new split at layer ``start`` cannot change them.
     """
     N, n0 = lo.shape
     K = len(Ws)
     n_layers = K if last else K - 1
     symbolic = n0 <= SYMBOLIC_MAX_INPUTS
+    if start > 0 and (parent is None or symbolic):
+        start = 0
     center, radius = (lo + hi) / 2, (hi - lo) / 2
     first = box_affine(Ws[0], bs[0], lo, hi)
     if parent is not None:
@@ -215,6 +220,10 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
         AU = AL
     for k in range(1, n_layers):
         W, b = Ws[k], bs[k]
+        if k < start:
+            assert parent is not None
+            pre.extend(apply_phases([parent[k]], None if phases is None else [phases[k]]))
+            continue
         lp, upp = pre[-1]
         l, u = box_affine(W, b, lp.clamp(min=0), upp.clamp(min=0))
         if symbolic:

@@ -209,20 +209,23 @@ class RigorousBounder:
         self.net = net
 
     def intermediate(self, lo: np.ndarray, hi: np.ndarray, phases: list[np.ndarray] | None = None,
-                     given: Bounds | None = None,
-                     parent: Bounds | None = None) -> tuple[Bounds, list[list[np.ndarray]]]:
+                     given: Bounds | None = None, parent: Bounds | None = None,
+                     start: int = 0) -> tuple[Bounds, list[list[np.ndarray]]]:
         """Pre-activation bounds of every ReLU layer, and the bounds of every operation input.
 
         Per layer: interval bounds from the previous layer's bounds, intersected (for
         low-dimensional inputs) with symbolic bounds; then back-substitution for each
         (domain, neuron) pair still unstable; then the split phases clamp them.  With
         ``given`` (rigorous bounds of an enclosing domain) those are used instead; with
-        ``parent`` (rigorous bounds of an enclosing box) they are intersected in first.
+        ``parent`` (rigorous bounds of an enclosing domain) they are intersected in first,
+        and layers before ``start`` are taken from ``parent`` (clamped by the phases).
         """
         net = self.net
         pre: Bounds = []
         op_inputs: list[list[np.ndarray]] = []  # |v| bounds of every operation's input, per block
         symbolic = given is None and lo.shape[1] <= SYMBOLIC_MAX_INPUTS
+        if symbolic:
+            start = 0  # symbolic bounds are carried through every layer (as in the producer)
         sym = Symbolic.identity(lo, hi) if symbolic else None
         vlo, vhi = lo, hi
         for k, block in enumerate(net.blocks[:-1]):
@@ -231,6 +234,8 @@ class RigorousBounder:
             op_inputs.append([magnitude(a, b) for a, b in ins])
             if given is not None:
                 l, u = given[k]
+            elif parent is not None and k < start:
+                l, u = parent[k]
             else:
                 l, u = intervals[-1]
                 if sym is not None:
@@ -241,7 +246,9 @@ class RigorousBounder:
                     l, u = np.maximum(l, fl), np.minimum(u, fu)
                 if parent is not None:
                     l, u = np.maximum(l, parent[k][0]), np.minimum(u, parent[k][1])
-                if k > 0 or sym is None:
+                # the first layer's interval bounds are exact unless its block chains dense maps
+                exact_first = sum(op.kind == "dense" for op in block) <= 1
+                if k > 0 or (sym is None and not exact_first):
                     mask = (l < 0) & (u > 0) if k > 0 else np.ones_like(l, dtype=bool)
                     if phases is not None:
                         mask &= phases[k] == 0

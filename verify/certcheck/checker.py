@@ -104,6 +104,10 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
                 claims += _check_input_split(net, case, proof, f"case {index}")
             elif kind == "relu-split":
                 claims += _check_relu_split(net, case, proof, f"case {index}")
+            elif kind == "modules":
+                from verify.certcheck.modules import check_modules
+
+                claims += check_modules(net, case, proof, f"case {index}")
             else:
                 raise ClaimFailed(f"case {index}: unknown proof kind {kind!r}")
     except ClaimFailed as exc:
@@ -250,9 +254,25 @@ def _with_alphas(bounder: RigorousBounder, C: np.ndarray, lo: np.ndarray, hi: np
 
 
 def _check_relu_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], where: str) -> int:
-    """ReLU-split proof: the tree splits neurons into both phases; every closure's bound
-    (root bounds clamped by the path's phases, the recorded alphas and betas) holds."""
-    body = proof["relu-split"]
+    """ReLU-split proof: one or more trees, each covering some of the unsafe polytopes;
+    together they must cover all of them."""
+    trees = proof["relu-split"]["trees"]
+    covered: set[int] = set()
+    claims = 0
+    for t, item in enumerate(trees):
+        polys = [int(p) for p in item["polytopes"]]
+        claims += _check_relu_tree(net, case, item, polys, f"{where}, tree {t}")
+        covered.update(polys)
+    missing = sorted(set(range(len(case.unsafe))) - covered)
+    if missing:
+        raise ClaimFailed(f"{where}: unsafe polytope {missing[0]} is covered by no tree")
+    return claims
+
+
+def _check_relu_tree(net: CheckerNetwork, case: Any, body: dict[str, Any], polys: list[int], where: str) -> int:
+    """One tree: it splits neurons into both phases; each leaf is closed for every polytope
+    in ``polys``; every closure's bound (recomputed top-down: the path's phases, the
+    parent's bounds, the recorded alphas and betas) holds."""
     tree = body["tree"]
     parent = decode_array(tree["parent"], f"{where}: tree.parent").astype(np.int64)
     layer = decode_array(tree["layer"], f"{where}: tree.layer").astype(np.int64)
@@ -275,6 +295,8 @@ def _check_relu_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], whe
             raise ClaimFailed(f"{where}: node {p} is not split into the two phases of one neuron")
     C, d_out, groups = _polytope_rows(case)
     entries = body["closures"]
+    if not polys or any(not 0 <= p < len(groups) for p in polys):
+        raise ClaimFailed(f"{where}: bad polytope list {polys}")
     closed = np.zeros((n, len(groups)), dtype=bool)
     for e in entries:
         node, poly = int(e["node"]), int(e["polytope"])
@@ -285,32 +307,74 @@ def _check_relu_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], whe
         closed[i] |= closed[parent[i]]
     leaves = [i for i in range(n) if i not in children]
     for leaf in leaves:
-        if not closed[leaf].all():
-            raise ClaimFailed(f"{where}: leaf {leaf} is not closed for unsafe polytope "
-                              f"{int(np.nonzero(~closed[leaf])[0][0])}")
-    lo, hi = case.box.lower[None], case.box.upper[None]
+        for p in polys:
+            if not closed[leaf, p]:
+                raise ClaimFailed(f"{where}: leaf {leaf} is not closed for unsafe polytope {p}")
+    # bounds of every node on a path to a closure, top-down: a node's bounds are recomputed
+    # with its path's phases and intersected with its parent's (as the producer's children)
     bounder = RigorousBounder(net)
-    root_pre, _ = bounder.intermediate(lo, hi)
+    by_node: dict[int, list[dict[str, Any]]] = {}
     for e in entries:
-        node, poly = int(e["node"]), int(e["polytope"])
-        phases = [np.zeros((1, s)) for s in sizes]
-        i = node
-        while i > 0:
-            phases[layer[i]][0, neuron[i]] = phase[i]
-            i = int(parent[i])
-        pre, op_inputs = bounder.intermediate(lo, hi, phases=phases, given=root_pre)
-        g = groups[poly]
-        alphas = [decode_array(a, f"{where}: alphas")[None] for a in e["alphas"]]
-        betas = [decode_array(b, f"{where}: betas")[None] for b in e["betas"]] if "betas" in e else None
-        if len(alphas) != len(sizes) or any(a.shape != (1, g.size, s) for a, s in zip(alphas, sizes)):
-            raise ClaimFailed(f"{where}: closure of node {node}: alphas have the wrong shape")
-        if betas is not None and (len(betas) != len(sizes) or
-                                  any(b.shape != (1, g.size, s) for b, s in zip(betas, sizes))):
-            raise ClaimFailed(f"{where}: closure of node {node}: betas have the wrong shape")
-        lb = bounder.output_lower(C[g], lo, hi, pre, op_inputs, alphas=alphas, betas=betas, phases=phases)
-        margin = float(e["margin"])
-        got = float(np.max(down(lb[0] - d_out[g])))
-        if not (margin > 0 and got >= margin):
-            raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {poly} claims margin "
-                              f"{margin:.6g}, the recomputed bound gives {got:.6g}")
+        by_node.setdefault(int(e["node"]), []).append(e)
+    needed = np.zeros(n, dtype=bool)
+    needed[list(by_node)] = True
+    for i in range(n - 1, 0, -1):
+        if needed[i]:
+            needed[parent[i]] = True
+    depth = np.zeros(n, dtype=np.int64)
+    for i in range(1, n):
+        depth[i] = depth[parent[i]] + 1
+    phases_of: dict[int, list[np.ndarray]] = {0: [np.zeros(s) for s in sizes]}
+    stored: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for level in range(int(depth.max()) + 1):
+        nodes = np.nonzero(needed & (depth == level))[0]
+        fresh: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for start in range(0, nodes.size, CHUNK):
+            chunk = nodes[start:start + CHUNK].tolist()
+            for i in chunk:
+                if i > 0:
+                    ph = [a.copy() for a in phases_of[int(parent[i])]]
+                    ph[layer[i]][neuron[i]] = phase[i]
+                    phases_of[i] = ph
+            m = len(chunk)
+            lo = np.repeat(case.box.lower[None], m, axis=0)
+            hi = np.repeat(case.box.upper[None], m, axis=0)
+            phases = [np.stack([phases_of[i][k] for i in chunk]) for k in range(len(sizes))]
+            par = None
+            if level > 0:
+                rows = [stored[int(parent[i])] for i in chunk]
+                par = [(np.stack([r[k][0] for r in rows]), np.stack([r[k][1] for r in rows]))
+                       for k in range(len(sizes))]
+            # layers before a node's own split are its parent's (the split cannot change them)
+            first = min(int(layer[i]) for i in chunk) if level > 0 else 0
+            pre, op_inputs = bounder.intermediate(lo, hi, phases=phases, parent=par, start=first)
+            for j, node in enumerate(chunk):
+                fresh[node] = [(a[j], u[j]) for a, u in pre]
+                for e in by_node.get(node, []):
+                    _check_relu_closure(bounder, e, node, C, d_out, groups, sizes, lo[j:j + 1], hi[j:j + 1],
+                                        [(a[j:j + 1], u[j:j + 1]) for a, u in pre],
+                                        [[mm[j:j + 1] for mm in blk] for blk in op_inputs],
+                                        [p[j:j + 1] for p in phases], where)
+        stored = fresh
     return len(entries)
+
+
+def _check_relu_closure(bounder: RigorousBounder, e: dict[str, Any], node: int, C: np.ndarray, d_out: np.ndarray,
+                        groups: list[np.ndarray], sizes: list[int], lo: np.ndarray, hi: np.ndarray,
+                        pre: list[tuple[np.ndarray, np.ndarray]], op_inputs: list[list[np.ndarray]],
+                        phases: list[np.ndarray], where: str) -> None:
+    poly = int(e["polytope"])
+    g = groups[poly]
+    alphas = [decode_array(a, f"{where}: alphas")[None] for a in e["alphas"]]
+    betas = [decode_array(b, f"{where}: betas")[None] for b in e["betas"]] if "betas" in e else None
+    if len(alphas) != len(sizes) or any(a.shape != (1, g.size, s) for a, s in zip(alphas, sizes)):
+        raise ClaimFailed(f"{where}: closure of node {node}: alphas have the wrong shape")
+    if betas is not None and (len(betas) != len(sizes) or
+                              any(b.shape != (1, g.size, s) for b, s in zip(betas, sizes))):
+        raise ClaimFailed(f"{where}: closure of node {node}: betas have the wrong shape")
+    lb = bounder.output_lower(C[g], lo, hi, pre, op_inputs, alphas=alphas, betas=betas, phases=phases)
+    margin = float(e["margin"])
+    got = float(np.max(down(lb[0] - d_out[g])))
+    if not (margin > 0 and got >= margin):
+        raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {poly} claims margin "
+                          f"{margin:.6g}, the recomputed bound gives {got:.6g}")

@@ -74,123 +74,141 @@ class ReluSplitOptions:
     batch: int = 64
     alpha_iterations: int = 30
     child_iterations: int = 12
-    max_open: int = 20_000
+    max_open: int = 8_000
+    recompute: bool = True  # recompute the children's bounds after the split layer (else: the parent's, clamped)
 
 
 def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray], case: Any, case_index: int,
                    deadline: float, threshold: float, progress: Callable[[str], None] | None = None,
                    is_unsafe: Callable[[np.ndarray], bool] | None = None,
                    options: ReluSplitOptions | None = None, neuron_map: NeuronMap | None = None) -> Any:
-    """Verify the case by ReLU splitting, or return an open outcome (no candidates from here)."""
+    """Verify the case by ReLU splitting, or return an open outcome.
+
+    The root is bounded with alpha-CROWN for every row; each unsafe polytope it does not
+    refute gets a branch and bound of its own (easiest first, each with the time left
+    shared among those left), since the splits that refute one polytope rarely help another.
+    """
     from verify.refine import CaseOutcome
 
     options = options or ReluSplitOptions()
-    start = time.monotonic()
-    g_t = [torch.as_tensor(g, dtype=torch.long) for g in groups]
     lo = torch.as_tensor(case.box.lower, dtype=torch.float64).reshape(1, -1)
     hi = torch.as_tensor(case.box.upper, dtype=torch.float64).reshape(1, -1)
-    root_pre = crown_bounds(Ws, bs, lo, hi)[:-1]
-    tree = ReluTree()
+    root_pre = crown_bounds(Ws, bs, lo, hi, last=False)
     n_layers = len(root_pre)
     sizes = [int(l.shape[1]) for l, _ in root_pre]
     nmap = neuron_map or NeuronMap(list(range(n_layers)), [np.arange(n) for n in sizes], sizes)
     stats: dict[str, Any] = {"unstable_root": int(sum(int(((l < 0) & (u > 0)).sum()) for l, u in root_pre))}
 
-    # root: alpha-CROWN
-    res, alphas, _ = optimize_alpha(Ws, bs, lo, hi, root_pre, iterations=options.alpha_iterations,
-                                    stop=threshold)
-    lbp = torch.stack([res.lb[:, g].max(dim=1).values for g in g_t], dim=1)[0]
-    open_p = lbp <= threshold
-    for p in torch.nonzero(~open_p).flatten().tolist():
-        tree.closures.append(_closure(0, p, groups[p], alphas, None, nmap, float(lbp[p])))
-    if not open_p.any():
-        return CaseOutcome("verified", "alpha-crown", float(lbp.min()), _proof(case_index, tree, nmap.sizes),
+    res, alphas, _ = optimize_alpha(Ws, bs, lo, hi, root_pre, iterations=options.alpha_iterations, stop=threshold)
+    lbp = np.array([float(res.lb[0, torch.as_tensor(g)].max()) for g in groups])
+    root_tree = ReluTree()
+    for p in np.nonzero(lbp > threshold)[0].tolist():
+        root_tree.closures.append(_closure(0, p, groups[p], alphas, None, nmap, float(lbp[p])))
+    trees = [root_tree] if root_tree.closures else []
+    if np.all(lbp > threshold):
+        return CaseOutcome("verified", "alpha-crown", float(lbp.min()), _proof(case_index, trees, nmap.sizes),
                            stats=stats)
     cand = _candidate(Ws, bs, lo, hi, res)
     if cand is not None and (is_unsafe is None or is_unsafe(cand)):
         return CaseOutcome("candidate", "alpha-crown", -np.inf, candidate=cand, stats=stats)
+    todo = sorted(np.nonzero(lbp <= threshold)[0].tolist(), key=lambda p: -lbp[p])
+    margins = [float(lbp[p]) for p in np.nonzero(lbp > threshold)[0]]
+    totals = {"domains_bounded": 1, "rounds": 0, "tree_nodes": 1}
+    for p in todo:
+        g = torch.as_tensor(groups[p], dtype=torch.long)
+        sub_alphas = [a[:, g] for a in alphas]
+        tree, open_lb, st = _bab_one(Ws[:-1] + [Ws[-1][g]], bs[:-1] + [bs[-1][g]], lo, hi, root_pre,
+                                     float(lbp[p]), sub_alphas, p, groups[p], deadline, threshold,
+                                     options, nmap, progress, f"polytope {p + 1}/{len(groups)}")
+        for key in totals:
+            totals[key] += st[key]
+        if tree is None:
+            stats.update(totals)
+            return CaseOutcome("open", "relu-split", open_lb, stats=stats)
+        trees.append(tree)
+        margins.append(min(float(e["margin"]) for e in tree.closures))
+    stats.update(totals)
+    return CaseOutcome("verified", "relu-split", min(margins), _proof(case_index, trees, nmap.sizes), stats=stats)
 
-    # open domains: phases per layer [M, n_k], open polytopes [M, P], bounds [M, P]
+
+def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pre: Bounds, root_lb: float,
+             root_alphas: list[Tensor], polytope: int, rows: np.ndarray, deadline: float, threshold: float,
+             options: ReluSplitOptions, nmap: NeuronMap, progress: Callable[[str], None] | None,
+             label: str) -> tuple[ReluTree | None, float, dict[str, int]]:
+    """Branch and bound for one polytope (its rows are the chain's outputs): the tree, or None."""
+    n_layers = len(root_pre)
+    sizes = [int(l.shape[1]) for l, _ in root_pre]
+    local = np.arange(len(rows))
+    tree = ReluTree()
     o_ph = [torch.zeros(1, n, dtype=torch.float64) for n in sizes]
-    o_open, o_lbp, o_id = open_p.unsqueeze(0), lbp.unsqueeze(0), torch.tensor([0])
-    bounded, rounds, last_report = 1, 0, start
+    o_lb, o_id = torch.tensor([root_lb], dtype=torch.float64), torch.tensor([0])
+    o_pre = [(l.clone(), u.clone()) for l, u in root_pre]
+    bounded, rounds, last_report = 0, 0, time.monotonic()
     while o_id.numel():
         now = time.monotonic()
         if now >= deadline or o_id.numel() > options.max_open:
             break
         rounds += 1
-        worst = torch.where(o_open, o_lbp, torch.full_like(o_lbp, torch.inf)).min(dim=1).values
-        order = torch.argsort(worst)
+        order = torch.argsort(o_lb)
         take = min(options.batch, o_id.numel())
         pick, rest = order[:take], order[take:]
         ph = [p[pick] for p in o_ph]
-        popen, plbp, pid = o_open[pick], o_lbp[pick], o_id[pick]
-        pre = _clamped(root_pre, ph, take)
-        # branching: score unstable neurons with the worst open polytope's best row
-        layer, neuron = _choose(Ws, bs, lo, hi, pre, ph, g_t, popen, plbp)
+        plb, pid = o_lb[pick], o_id[pick]
+        pre = [(l[pick], u[pick]) for l, u in o_pre]
+        layer, neuron = _choose(Ws, bs, lo, hi, pre, ph)
         if layer is None:
-            break  # nothing left to split (should not happen before closing)
+            break  # nothing left to split (every neuron fixed, yet open: cannot happen for exact leaves)
         c_ph = [torch.cat([p, p]) for p in ph]
-        rows = torch.arange(take)
+        idx = torch.arange(take)
         for k in range(n_layers):
             sel = layer == k
             if sel.any():
-                c_ph[k][rows[sel], neuron[sel]] = 1.0
-                c_ph[k][take + rows[sel], neuron[sel]] = -1.0
+                c_ph[k][idx[sel], neuron[sel]] = 1.0
+                c_ph[k][take + idx[sel], neuron[sel]] = -1.0
         ids = [tree.add(int(p), nmap.layer[int(k)], int(nmap.ids[int(k)][int(j)]), s) for s in (1, -1)
                for p, k, j in zip(pid.tolist(), layer.tolist(), neuron.tolist())]
         c_id = torch.tensor(ids)
         c_lo, c_hi = lo.expand(2 * take, -1), hi.expand(2 * take, -1)
-        c_pre = _clamped(root_pre, c_ph, 2 * take)  # only unstable neurons are split: l <= u stays
+        # the children's bounds: the parent's up to the split layer, recomputed (CROWN with the
+        # split phases, intersected with the parent's) from there on
+        parent2 = [(torch.cat([l, l]), torch.cat([u, u])) for l, u in pre]
+        c_pre = crown_bounds(Ws, bs, c_lo, c_hi, phases=c_ph, last=False, parent=parent2,
+                             start=int(layer.min()) if options.recompute else n_layers)
         res, c_alphas, c_betas = optimize_alpha(Ws, bs, c_lo, c_hi, c_pre, iterations=options.child_iterations,
                                                 phases=c_ph, betas_init=True, stop=threshold)
         bounded += 2 * take
-        own = torch.stack([res.lb[:, g].max(dim=1).values for g in g_t], dim=1)
-        c_lbp = torch.maximum(own, torch.cat([plbp, plbp]))
-        c_open_parent = torch.cat([popen, popen])
-        newly = c_open_parent & (c_lbp > threshold)
-        for i, p in torch.nonzero(newly).tolist():
-            tree.closures.append(_closure(int(c_id[i]), p, groups[p], [a[i:i + 1] for a in c_alphas],
+        own = res.lb.max(dim=1).values
+        c_lb = torch.maximum(own, torch.cat([plb, plb]))
+        done = c_lb > threshold
+        for i in torch.nonzero(done).flatten().tolist():
+            tree.closures.append(_closure(int(c_id[i]), polytope, local, [a[i:i + 1] for a in c_alphas],
                                           [b[i:i + 1] for b in c_betas] if c_betas else None, nmap,
-                                          float(own[i, p])))
-        c_open = c_open_parent & ~newly
-        keep = c_open.any(dim=1)
+                                          float(own[i])))
+        keep = ~done
         o_ph = [torch.cat([p[rest], c[keep]]) for p, c in zip(o_ph, c_ph)]
-        o_open = torch.cat([o_open[rest], c_open[keep]])
-        o_lbp = torch.cat([o_lbp[rest], c_lbp[keep]])
+        o_pre = [(torch.cat([ol[rest], cl[keep]]), torch.cat([ou[rest], cu[keep]]))
+                 for (ol, ou), (cl, cu) in zip(o_pre, c_pre)]
+        o_lb = torch.cat([o_lb[rest], c_lb[keep]])
         o_id = torch.cat([o_id[rest], c_id[keep]])
         if progress is not None and now - last_report > 1.0:
             last_report = now
-            w = float(torch.where(o_open, o_lbp, torch.inf).min()) if o_id.numel() else 0.0
-            progress(f"ReLU split: {o_id.numel()} open, {len(tree.closures)} closed, worst bound {w:.4g}")
-    stats.update({"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)})
-    if o_id.numel() == 0:
-        margin = min(float(e["margin"]) for e in tree.closures)
-        return CaseOutcome("verified", "relu-split", margin, _proof(case_index, tree, nmap.sizes), stats=stats)
-    w = float(torch.where(o_open, o_lbp, torch.inf).min())
-    return CaseOutcome("open", "relu-split", w, stats=stats)
+            worst = float(o_lb.min()) if o_id.numel() else 0.0
+            progress(f"ReLU split, {label}: {o_id.numel()} open, {len(tree.closures)} closed, "
+                     f"worst bound {worst:.4g}")
+    stats = {"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)}
+    if o_id.numel():
+        return None, float(o_lb.min()), stats
+    return tree, 0.0, stats
 
 
-def _clamped(root_pre: Bounds, phases: list[Tensor], n: int) -> Bounds:
-    out = []
-    for (l, u), ph in zip(root_pre, phases):
-        l, u = l.expand(n, -1), u.expand(n, -1)
-        out.append((torch.where(ph > 0, l.clamp(min=0), l), torch.where(ph < 0, u.clamp(max=0), u)))
-    return out
-
-
-def _choose(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds, phases: list[Tensor],
-            groups: list[Tensor], open_p: Tensor, lbp: Tensor) -> tuple[Tensor | None, Tensor]:
-    """Per domain, the (layer, neuron) with the largest intercept score among unstable neurons."""
+def _choose(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds,
+            phases: list[Tensor]) -> tuple[Tensor | None, Tensor]:
+    """Per domain, the (layer, neuron) with the largest intercept score among unstable
+    neurons, scored with the coefficients of the domain's best row."""
     n = phases[0].shape[0]
-    worst_p = torch.where(open_p, lbp, torch.full_like(lbp, torch.inf)).argmin(dim=1)
     record: dict[int, Tensor] = {}
     res = backward_bound(Ws, bs, lo.expand(n, -1), hi.expand(n, -1), pre, record=record)
-    rows = torch.empty(n, dtype=torch.long)
-    for p, g in enumerate(groups):
-        sel = worst_p == p
-        if sel.any():
-            rows[sel] = g[res.lb[sel][:, g].argmax(dim=1)]
+    rows = res.lb.argmax(dim=1)
     best_score = torch.full((n,), -1.0, dtype=torch.float64)
     best_layer = torch.full((n,), -1, dtype=torch.long)
     best_neuron = torch.zeros(n, dtype=torch.long)
@@ -218,12 +236,13 @@ def _candidate(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, res: 
     return corners[i].numpy() if float(g[i]) <= 0 else None
 
 
-def _closure(node: int, polytope: int, rows: np.ndarray, alphas: list[Tensor], betas: list[Tensor] | None,
+def _closure(node: int, polytope: int, select: np.ndarray, alphas: list[Tensor], betas: list[Tensor] | None,
              nmap: NeuronMap, margin: float) -> dict[str, Any]:
-    """A closure entry, its alphas and betas laid out on the original network's neurons."""
+    """A closure entry, its alphas and betas laid out on the original network's neurons
+    (``select``: the polytope's rows among the rows the alphas were computed for)."""
     from verify.certificate.build import claimed
 
-    m = len(rows)
+    rows, m = select, len(select)
     entry: dict[str, Any] = {"node": node, "polytope": polytope, "margin": claimed(margin),
                              "alphas": [encode_array(a) for a in nmap.expand([a[0][rows].numpy() for a in alphas], m)]}
     if betas is not None:
@@ -231,11 +250,14 @@ def _closure(node: int, polytope: int, rows: np.ndarray, alphas: list[Tensor], b
     return entry
 
 
-def _proof(case_index: int, tree: ReluTree, sizes: list[int]) -> dict[str, Any]:
-    return {"case": case_index, "kind": "relu-split", "relu-split": {
-        "layer_sizes": sizes,
-        "tree": {"parent": encode_array(np.asarray(tree.parent), "<i4"),
-                 "layer": encode_array(np.asarray(tree.layer), "<i2"),
-                 "neuron": encode_array(np.asarray(tree.neuron), "<i4"),
-                 "phase": encode_array(np.asarray(tree.phase), "|i1")},
-        "closures": tree.closures}}
+def _proof(case_index: int, trees: list[ReluTree], sizes: list[int]) -> dict[str, Any]:
+    """One tree per group of polytopes: each tree's leaves are closed for the polytopes it covers."""
+    out = []
+    for tree in trees:
+        out.append({"polytopes": sorted({int(e["polytope"]) for e in tree.closures}),
+                    "tree": {"parent": encode_array(np.asarray(tree.parent), "<i4"),
+                             "layer": encode_array(np.asarray(tree.layer), "<i2"),
+                             "neuron": encode_array(np.asarray(tree.neuron), "<i4"),
+                             "phase": encode_array(np.asarray(tree.phase), "|i1")},
+                    "closures": tree.closures})
+    return {"case": case_index, "kind": "relu-split", "relu-split": {"layer_sizes": sizes, "trees": out}}
