@@ -33,6 +33,8 @@ import torch
 from verify.bounds.linear_relax import backward_bound, box_affine
 from verify.graph.chain import LinearChain
 
+TorchBounds = list[tuple[torch.Tensor, torch.Tensor]]
+
 #: Relative slack of claimed numbers (the same as :func:`verify.certificate.build.claimed`).
 SLACK = 1e-9
 
@@ -157,7 +159,7 @@ def check_rows(module: ChainModule, rows: RowSpec | None) -> None:
         raise ValueError(f"module {module.name} does not end at the output: it has no property rows")
 
 
-def sequential_crown(module: ChainModule, lower: np.ndarray, upper: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def sequential_crown(module: ChainModule, lower: np.ndarray, upper: np.ndarray) -> TorchBounds:
     """CROWN bounds of every ReLU layer inside the module, layer by layer, each pushed outward
     by the slack before the next layer is bounded from it (``[1, n_k]`` tensors).
 
@@ -169,7 +171,7 @@ def sequential_crown(module: ChainModule, lower: np.ndarray, upper: np.ndarray) 
     Ws, bs = module.torch()
     lo = torch.as_tensor(lower, dtype=torch.float64)[None]
     hi = torch.as_tensor(upper, dtype=torch.float64)[None]
-    pre: list[tuple[torch.Tensor, torch.Tensor]] = []
+    pre: TorchBounds = []
     for j in range(module.n_internal):
         W, b = Ws[j], bs[j]
         if j == 0:
@@ -183,12 +185,12 @@ def sequential_crown(module: ChainModule, lower: np.ndarray, upper: np.ndarray) 
     return pre
 
 
-def sequential_ibp(module: ChainModule, lower: np.ndarray, upper: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def sequential_ibp(module: ChainModule, lower: np.ndarray, upper: np.ndarray) -> TorchBounds:
     """Interval bounds of every ReLU layer inside the module, pushed outward layer by layer."""
     Ws, bs = module.torch()
     l = torch.as_tensor(lower, dtype=torch.float64)[None]
     u = torch.as_tensor(upper, dtype=torch.float64)[None]
-    pre: list[tuple[torch.Tensor, torch.Tensor]] = []
+    pre: TorchBounds = []
     for j in range(module.n_internal):
         if j > 0:
             l, u = l.clamp(min=0), u.clamp(min=0)
@@ -217,11 +219,11 @@ def finish_claim(module: ChainModule, backend: str, lower: np.ndarray, upper: np
     return claim
 
 
-def propagation_evidence(method: str, pre: list[tuple[torch.Tensor, torch.Tensor]],
+def propagation_evidence(method: str, pre: TorchBounds,
                          alphas: list[torch.Tensor] | None) -> dict[str, Any]:
     """Evidence of a bound-propagation claim: the recorded intermediate bounds and slopes."""
-    ev: dict[str, Any] = {"method": method,
-                          "intermediate": [{"lower": l[0].numpy().copy(), "upper": u[0].numpy().copy()} for l, u in pre]}
+    layers = [{"lower": l[0].numpy().copy(), "upper": u[0].numpy().copy()} for l, u in pre]
+    ev: dict[str, Any] = {"method": method, "intermediate": layers}
     if alphas is not None:
         ev["alphas"] = [a[0].detach().numpy().astype(np.float64).copy() for a in alphas]
     else:

@@ -14,8 +14,16 @@ import time
 import numpy as np
 import torch
 
-from verify.bounds.backend import (ChainModule, ModuleClaim, RowSpec, check_rows, finish_claim, output_rows,
-                                   propagation_evidence, sequential_crown)
+from verify.bounds.backend import (
+    ChainModule,
+    ModuleClaim,
+    RowSpec,
+    check_rows,
+    finish_claim,
+    output_rows,
+    propagation_evidence,
+    sequential_crown,
+)
 from verify.bounds.linear_relax import backward_bound, optimize_alpha
 
 

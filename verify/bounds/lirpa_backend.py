@@ -19,8 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from verify.bounds.backend import (BackendFailed, ChainModule, ModuleClaim, RowSpec, check_rows, finish_claim,
-                                   output_rows, propagation_evidence, sequential_crown)
+from verify.bounds.backend import (
+    BackendFailed,
+    ChainModule,
+    ModuleClaim,
+    RowSpec,
+    check_rows,
+    finish_claim,
+    output_rows,
+    propagation_evidence,
+    sequential_crown,
+)
 from verify.bounds.linear_relax import backward_bound
 from verify.bounds.lirpa import float64_default
 from verify.bounds.lirpa_compat import SAFE_BOUND_OPTS, auto_lirpa
@@ -73,7 +82,8 @@ class LirpaBackend:
         pre = sequential_crown(module, lower, upper)
         relus = list(bm.relus)
         if len(relus) != len(pre):
-            raise BackendFailed(f"auto_LiRPA sees {len(relus)} ReLU layers in module {module.name}, expected {len(pre)}")
+            raise BackendFailed(f"auto_LiRPA sees {len(relus)} ReLU layers in module {module.name}, "
+                                f"expected {len(pre)}")
         # the spec matrix over the module's outputs, and the constant to add afterwards
         n = module.n_outputs
         if rows is None:

@@ -41,11 +41,25 @@ class ClaimFailed(Exception):
     """A claim of the certificate does not hold; the message names it."""
 
 
+class OutOfTime(Exception):
+    """The check did not finish before its deadline (nothing was found wrong so far)."""
+
+
+_deadline: list[float | None] = [None]
+
+
+def _tick() -> None:
+    """Called between batches of work: stop when the caller's deadline has passed."""
+    if _deadline[0] is not None and time.monotonic() > _deadline[0]:
+        raise OutOfTime
+
+
 @dataclass
 class CertReport:
     valid: bool
     message: str
     claims_checked: int = 0
+    complete: bool = True  # False: stopped at the deadline before every claim was re-checked
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -65,14 +79,17 @@ def load_certificate(path: str | Path) -> dict[str, Any]:
     return cert
 
 
-def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict[str, Any]) -> CertReport:
+def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict[str, Any],
+                      deadline: float | None = None) -> CertReport:
     """Check ``cert`` against the model file and the spec (a file, or an in-memory
     :class:`~verify.spec.property.Property`, identified by its fingerprint); never raises
-    for a false claim (returns invalid)."""
+    for a false claim (returns invalid).  With ``deadline`` (``time.monotonic()``), a check
+    still running then stops and returns ``valid=False, complete=False``."""
     from verify.model.network import file_sha256
     from verify.spec import Property, load_spec
 
     start = time.monotonic()
+    _deadline[0] = deadline
     try:
         if cert.get("model", {}).get("sha256") != file_sha256(model_path):
             raise ClaimFailed("model: the file's sha256 differs from the certificate's (the model changed)")
@@ -112,6 +129,9 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
                 raise ClaimFailed(f"case {index}: unknown proof kind {kind!r}")
     except ClaimFailed as exc:
         return CertReport(False, str(exc), seconds=time.monotonic() - start)
+    except OutOfTime:
+        return CertReport(False, "not finished before the deadline (no claim found wrong so far)",
+                          seconds=time.monotonic() - start, complete=False)
     except (KeyError, TypeError, ValueError) as exc:
         return CertReport(False, f"malformed certificate: {type(exc).__name__}: {exc}",
                           seconds=time.monotonic() - start)
@@ -201,6 +221,7 @@ def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], wh
         nodes = np.nonzero(needed & (depth == level))[0]
         fresh: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         for start in range(0, nodes.size, CHUNK):
+            _tick()
             chunk = nodes[start:start + CHUNK]
             par = None
             if level > 0:
@@ -330,6 +351,7 @@ def _check_relu_tree(net: CheckerNetwork, case: Any, body: dict[str, Any], polys
         nodes = np.nonzero(needed & (depth == level))[0]
         fresh: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         for start in range(0, nodes.size, CHUNK):
+            _tick()
             chunk = nodes[start:start + CHUNK].tolist()
             for i in chunk:
                 if i > 0:

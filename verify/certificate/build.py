@@ -29,8 +29,40 @@ back-substitution for unstable neurons, adaptive lower slopes unless ``alphas`` 
 given).  Relu-split proofs (kind ``relu-split``) record a tree of neuron phases instead,
 with the alphas and betas of each closure; see :mod:`verify.refine.relu_split`.
 
+Module proofs (kind ``modules``, built by :mod:`verify.certificate.modules`, checked by
+:mod:`verify.certcheck.modules`) cut the network at ReLU layers into modules of
+consecutive blocks (block ``k``: the linear operations from ReLU layer ``k-1``'s output, or
+the input, to ReLU layer ``k``'s pre-activation; the last block ends at the output)::
+
+        {"case": 0, "kind": "modules",
+         "modules": {
+            "claims": [                        # in block order, covering every block once
+              {"name": "M1", "blocks": [s, e], "backend": "z3" | "crown" | "alpha-crown" | ...,
+               "input": {"lower": f8[n], "upper": f8[n]},          # A: box on block s's input
+               "output": {"lower": f8[n_e], "upper": f8[n_e]},     # B: box on layer e's pre-activation
+               # the last module has instead, per unsafe polytope p (> 0):
+               # "polytopes": {"margin": f8[P]}                      max_r (C_r y - d_r) >= margin_p
+               "evidence": {"method": "CROWN" | "alpha-CROWN" | "interval" | "auto_LiRPA ..." | "z3",
+                            # bound propagation:
+                            "intermediate": [{"lower": f8[n_j], "upper": f8[n_j]} per ReLU layer inside],
+                            "alphas": [f8[m, n_j] per ReLU layer inside] | "slopes": "adaptive",
+                            # rows m: [z; -z] of the output (2 n_e), or the case's stacked property rows
+                            # z3: "smtlib": "...",   the claim's negation as SMT-LIB2 (unsat), "open_relus": k
+                            ...}},
+              ...],
+            "composition": [{"from": "M1", "to": "M2", "layer": e, "rule": "relu-box"}, ...],
+            "linear": [k, ...]                 # informational: ReLU layers crossed by linear relaxations
+         }}
+
+A claim reads: every input in ``A`` gives outputs in ``B`` (or the margins).  Composition:
+``A`` of the first module contains the case's box, and ``relu(B_i)`` lies inside
+``A_{i+1}`` (assume-guarantee).  The checker confirms each recorded intermediate bound by
+back-substitution from ``A`` and the layers before, re-derives the claim with the recorded
+slopes, and re-solves z3 claims with its own exact encoding of the model file.
+
 Recorded margins are the producer's float64 values less a slack of ``1e-9 (1 + |m|)``, so
-that the checker's rigorous recomputation reproduces them.
+that the checker's rigorous recomputation reproduces them (module claims likewise: every
+claimed or recorded bound is pushed outward by ``1e-9 (1 + |v|)``).
 """
 
 from __future__ import annotations

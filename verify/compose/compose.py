@@ -141,6 +141,7 @@ class _Composer:
         self.policy = policy
         self.deadline = deadline
         self.cache: dict[tuple[int, int, bytes, bytes], ModuleClaim] = {}
+        self.failed: set[tuple[int, int, str]] = set()  # (blocks, backend) that gave up once: not retried
         self.bounded = 0
 
     def left(self) -> float:
@@ -158,6 +159,8 @@ class _Composer:
             n_open = int(sum(((l < 0) & (u > 0)).sum().item() for l, u in pre))
         objectives = rows.n_polytopes if rows is not None else 2 * module.n_outputs
         choice = self.policy.choose(name, (s, e), n_open, objectives, self.left())
+        while (s, e, choice) in self.failed and self.policy.fallback(choice):
+            choice = self.policy.fallback(choice)
         while True:
             backend = self.policy.backend(choice)
             if choice == "z3":
@@ -166,6 +169,7 @@ class _Composer:
                 claim = backend.bound(module, lo, hi, rows)
                 break
             except BackendFailed:
+                self.failed.add((s, e, choice))
                 choice = self.policy.fallback(choice)
                 if not choice:
                     raise
@@ -229,6 +233,7 @@ def prove_modular(model: LinearChain | Any, case: Case, options: ComposeOptions 
     def done(m: np.ndarray) -> bool:
         return bool(m.size and np.all(m > options.threshold))
 
+    best_seen = (float(margins.min()), cuts, claims, margins)  # reported when nothing verifies
     while options.linear_fallback and not done(margins) and len(cuts) > 1:
         best: tuple[float, list[tuple[int, int]], list[ModuleClaim], np.ndarray] | None = None
         for i in range(len(cuts) - 1):
@@ -242,6 +247,10 @@ def prove_modular(model: LinearChain | Any, case: Case, options: ComposeOptions 
         if best is None:
             break
         _, cuts, claims, margins = best
+        if best[0] > best_seen[0]:
+            best_seen = best
+    if not done(margins):
+        _, cuts, claims, margins = best_seen
     linear = sorted(first_cuts - {e for _, e in cuts[:-1]})
     if options.linear_fallback:
         figures["linear"] = _figures(claims, margins, ref, time.monotonic() - start)

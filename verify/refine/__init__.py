@@ -48,12 +48,15 @@ def case_rows(case: Case) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
 def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float, threshold: float,
                progress: Callable[[str], None] | None = None,
                is_unsafe: Callable[[np.ndarray], bool] | None = None, folded: bool = False,
-               original: LinearChain | None = None) -> CaseOutcome:
+               original: LinearChain | None = None,
+               search: Callable[[], np.ndarray | None] | None = None) -> CaseOutcome:
     """Verify one case (every unsafe polytope unreachable from its box) or find a candidate.
 
     ``chain`` is the network (``folded``: its outputs are already the case's rows ``C y - d``,
     as after compression with the property); ``original`` is the uncompressed chain, to
-    express ReLU-split proofs in terms of the model's own neurons.
+    express ReLU-split proofs in terms of the model's own neurons; ``search()`` is a
+    counterexample search on the original model that the refinement runs once when it
+    has not finished after a tenth of its time.
     """
     from verify.certificate.build import input_split_proof
 
@@ -66,7 +69,8 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
         from verify.refine.input_split import InputSplitOptions, input_split_bab
 
         res = input_split_bab(Ws, bs, groups, case.box.lower, case.box.upper, deadline,
-                              InputSplitOptions(threshold=threshold), progress=progress, is_unsafe=is_unsafe)
+                              InputSplitOptions(threshold=threshold), progress=progress, is_unsafe=is_unsafe,
+                              search=search)
         stats = {"domains_bounded": res.domains_bounded, "rounds": res.rounds, "tree_nodes": res.tree.size,
                  "closures": len(res.tree.closures)}
         method = "crown" if res.tree.size == 1 else "input-split"
@@ -79,7 +83,7 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
 
     neuron_map = NeuronMap.between(chain, original or chain)
     return relu_split_bab(Ws, bs, groups, case, case_index, deadline, threshold, progress, is_unsafe,
-                          neuron_map=neuron_map)
+                          neuron_map=neuron_map, search=search)
 
 
 def set_threads(n: int = 1) -> int:

@@ -89,6 +89,7 @@ class InputSplitOptions:
     threshold: float = 1e-7  # a polytope closes when a row's lower bound exceeds this
     attack_every: int = 4  # every this many rounds, a short PGD inside the worst open boxes (0: never)
     attack_boxes: int = 32
+    search_at: float = 0.1  # after this fraction of the time, one run of ``search`` (if given)
 
 
 def bound_boxes(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
@@ -118,12 +119,15 @@ def polytope_bounds(lb: Tensor, groups: list[Tensor]) -> Tensor:
 def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray], lo: np.ndarray, hi: np.ndarray,
                     deadline: float, options: InputSplitOptions | None = None,
                     progress: Callable[[str], None] | None = None,
-                    is_unsafe: Callable[[np.ndarray], bool] | None = None) -> InputSplitResult:
+                    is_unsafe: Callable[[np.ndarray], bool] | None = None,
+                    search: Callable[[], np.ndarray | None] | None = None) -> InputSplitResult:
     """Refute every polytope on the box, or find a point inside one of them.
 
     ``Ws, bs`` is the chain with all property rows stacked in its last layer; ``groups``
     lists the row indices of each polytope.  ``is_unsafe(x)`` replays a candidate on the
-    original model; candidates it rejects are ignored and the search goes on.
+    original model; candidates it rejects are ignored and the search goes on.  ``search()``
+    (a counterexample search on the original model, returning a replayed point or None) runs
+    once when a fraction ``search_at`` of the time has passed without an answer.
     """
     options = options or InputSplitOptions()
     start = time.monotonic()
@@ -155,10 +159,17 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
     o_lam = _worst_row_lam(res, lbp, open_p, g_t)
     rounds = 0
     last_report = start
+    search_time = start + options.search_at * max(0.0, deadline - start)
     while o_lo.shape[0]:
         now = time.monotonic()
         if now >= deadline or o_lo.shape[0] > options.max_open:
             break
+        if search is not None and now >= search_time:
+            hit = search()
+            search = None
+            if hit is not None:
+                return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=bounded, rounds=rounds,
+                                        seconds=time.monotonic() - start)
         rounds += 1
         worst = torch.where(o_open, o_lbp, torch.full_like(o_lbp, torch.inf)).min(dim=1).values
         take = min(options.batch, o_lo.shape[0])

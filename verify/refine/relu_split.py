@@ -81,7 +81,8 @@ class ReluSplitOptions:
 def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray], case: Any, case_index: int,
                    deadline: float, threshold: float, progress: Callable[[str], None] | None = None,
                    is_unsafe: Callable[[np.ndarray], bool] | None = None,
-                   options: ReluSplitOptions | None = None, neuron_map: NeuronMap | None = None) -> Any:
+                   options: ReluSplitOptions | None = None, neuron_map: NeuronMap | None = None,
+                   search: Callable[[], np.ndarray | None] | None = None) -> Any:
     """Verify the case by ReLU splitting, or return an open outcome.
 
     The root is bounded with alpha-CROWN for every row; each unsafe polytope it does not
@@ -111,6 +112,11 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     cand = _candidate(Ws, bs, lo, hi, res)
     if cand is not None and (is_unsafe is None or is_unsafe(cand)):
         return CaseOutcome("candidate", "alpha-crown", -np.inf, candidate=cand, stats=stats)
+    if search is not None:
+        # ReLU splitting finds no counterexamples itself: look for one first
+        hit = search()
+        if hit is not None:
+            return CaseOutcome("candidate", "search", -np.inf, candidate=hit, stats=stats)
     todo = sorted(np.nonzero(lbp <= threshold)[0].tolist(), key=lambda p: -lbp[p])
     margins = [float(lbp[p]) for p in np.nonzero(lbp > threshold)[0]]
     totals = {"domains_bounded": 1, "rounds": 0, "tree_nodes": 1}
