@@ -59,9 +59,9 @@ class CertReport:
     valid: bool
     message: str
     claims_checked: int = 0
-    complete: bool = True  # False: stopped at the deadline before every claim was re-checked
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True  # False: stopped at the deadline before every claim was re-checked
 
 
 def load_certificate(path: str | Path) -> dict[str, Any]:
