@@ -5,9 +5,11 @@ The pipeline, one deadline for all of it:
 1. a quick counterexample search (the combined falsifier, at most 2 s);
 2. the incomplete pass with auto_LiRPA on the whole model (IBP, CROWN; alpha-CROWN when
    no refinement can follow), case by case;
-3. for networks that are chains of affine layers and ReLUs: branch and bound per open
-   case on the graph (input splitting for low-dimensional inputs, ReLU splitting
-   otherwise), with counterexample probes along the way;
+3. for networks that are chains of affine layers and ReLUs, per case: for
+   high-dimensional inputs, module composition first (:mod:`verify.compose`); then branch
+   and bound on the graph compressed on the case's box (input splitting for
+   low-dimensional inputs, ReLU splitting otherwise), with counterexample probes along
+   the way;
 4. a verified answer gets a certificate, and (by default) the independent checker
    re-derives it from the model file before the answer is given;
 5. a falsified answer is a counterexample replayed on the original model.
@@ -54,6 +56,7 @@ class CheckOptions:
     falsify: bool = True
     refine: bool = True  # branch and bound after the incomplete pass
     compress: bool = True  # branch and bound on the graph compressed on each case's box
+    modular: bool = True  # try module composition before ReLU splitting
     recheck: bool = True  # re-check the certificate with verify.certcheck before answering
     seed: int = 0
     alpha_iterations: int = 20
@@ -245,9 +248,12 @@ def _check(run: _Pipeline) -> CheckResult:
             cex = run.falsify(max(0.5, min(10.0, 0.1 * (deadline - time.monotonic()))), sub)
             return None if cex is None else cex.x
 
-        work, folded = _compressed(run, chain, case, ci) if options.compress else (chain, False)
-        outcome = prove_case(work, case, ci, deadline, decision_threshold(_case_scale(chain, case)),
-                             run.progress, is_unsafe, folded=folded, original=chain, search=search)
+        threshold = decision_threshold(_case_scale(chain, case))
+        outcome = _modular(run, chain, case, ci, deadline, threshold)
+        if outcome is None:
+            work, folded = _compressed(run, chain, case, ci) if options.compress else (chain, False)
+            outcome = prove_case(work, case, ci, deadline, threshold, run.progress, is_unsafe, folded=folded,
+                                 original=chain, search=search)
         outcomes.append(outcome)
         margins.append(outcome.min_lb)
         if outcome.status == "candidate":
@@ -303,6 +309,20 @@ def _certify(run: _Pipeline, chain: Any, outcomes: list[Any], margin: float,
         elif not report.valid:
             return run.result(UNKNOWN, method, margin, reason=f"certificate rejected: {report.message}")
     return run.result(VERIFIED, method, margin, certificate=cert)
+
+
+def _modular(run: _Pipeline, chain: Any, case: Case, ci: int, deadline: float, threshold: float) -> Any:
+    """Module composition (assume-guarantee, with exact Z3 modules where small) before ReLU
+    splitting; skipped for low-dimensional inputs, where input splitting's first bound
+    already covers what it proves (benchmarks/compose.py measures both)."""
+    from verify.compose import modular_proof
+    from verify.refine import INPUT_SPLIT_MAX_DIMS
+
+    if not run.options.modular or chain.n_inputs <= INPUT_SPLIT_MAX_DIMS:
+        return None
+    run.progress("module composition")
+    limit = time.monotonic() + 0.1 * max(0.0, deadline - time.monotonic())
+    return modular_proof(chain, case, ci, min(deadline, limit), threshold)
 
 
 def _compressed(run: _Pipeline, chain: Any, case: Case, ci: int) -> tuple[Any, bool]:

@@ -1,10 +1,12 @@
 """The independent certificate checker: the small trusted core of verify.
 
-Trusted (what a "valid" answer relies on): this folder (about 500 lines: the ONNX chain
-reader, rigorous float64 bounds, the certificate semantics); the ``onnx`` package's
-protobuf reader and numpy's float64 arithmetic (IEEE-754 round to nearest); verify's
-spec reader (``verify.spec``) for the property's boxes and constraints; and hashlib for
-the file hashes.  Not trusted: everything else in verify — the converter, graph
+Trusted (what a "valid" answer relies on): this folder (about 1,300 lines: the ONNX
+chain reader, rigorous float64 bounds, the certificate semantics for split trees and for
+module claims); the ``onnx`` package's protobuf reader and numpy's float64 arithmetic
+(IEEE-754 round to nearest); verify's spec reader (``verify.spec``) for the property's
+boxes and constraints; hashlib for the file hashes; and, for module claims made by the
+exact backend only, Z3 (re-solving the claim on an exact encoding with Python's
+``fractions``).  Not trusted: everything else in verify — the converter, graph
 compression, auto_LiRPA, the bound engine, branch and bound.  The checker re-derives
 every bound it relies on from the model file, using only the split decisions and
 relaxation slopes recorded in the certificate.

@@ -18,7 +18,6 @@ Schema (version 1, JSON; arrays are encoded as in :mod:`verify.certcheck.encodin
          }},
         ...
       ],
-      "modules": {...}                         # optional: module claims and how they compose
     }
 
 A tree node ``i > 0`` is the ``side`` half (0 lower, 1 upper) of node ``parent[i]`` cut at
@@ -107,7 +106,7 @@ def input_split_proof(case_index: int, tree: Any, alphas: list[dict[str, Any]] |
 
 
 def build_certificate(model: Any, prop: Any, proofs: list[dict[str, Any]], relu_sizes: list[int],
-                      relu_names: list[str], modules: dict[str, Any] | None = None) -> dict[str, Any]:
+                      relu_names: list[str]) -> dict[str, Any]:
     from verify import __version__
 
     cert: dict[str, Any] = {
@@ -121,8 +120,6 @@ def build_certificate(model: Any, prop: Any, proofs: list[dict[str, Any]], relu_
         "network": {"relu_layers": list(map(int, relu_sizes)), "relu_names": list(relu_names)},
         "cases": proofs,
     }
-    if modules is not None:
-        cert["modules"] = modules
     return cert
 
 

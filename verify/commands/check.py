@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-refine", action="store_true", help="stop after the incomplete pass (no branch and bound)")
     p.add_argument("--no-compress", action="store_true",
                    help="branch and bound on the original network instead of the compressed graph")
+    p.add_argument("--no-modular", action="store_true", help="skip module composition before ReLU splitting")
     p.add_argument("--no-recheck", action="store_true",
                    help="do not re-check the certificate with the independent checker before answering")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     remaining = max(0.01, args.timeout - (time.monotonic() - start))
     options = CheckOptions(timeout=remaining * 0.97, falsify=not args.no_falsify, seed=args.seed,
                            refine=not args.no_refine, recheck=not args.no_recheck, compress=not args.no_compress,
+                           modular=not args.no_modular,
                            progress=progress_sink(args))
 
     def on_timeout() -> CheckResult:
