@@ -58,7 +58,8 @@ def _worker(tasks: mp.Queue, results: mp.Queue, options: dict) -> None:
             prop = load_spec(spec_path)
             left = max(0.01, timeout - (time.monotonic() - start))
             result = check(model, prop, CheckOptions(timeout=left, recheck=options["recheck"],
-                                                     seed=options["seed"]))
+                                                     seed=options["seed"], compress=options["compress"],
+                                                     modular=options["modular"]))
             verdict, method, reason = result.verdict, result.method, result.reason
             if result.certificate is not None and options["certificates"]:
                 out = Path(options["certificates"]) / f"{index:04d}.json"
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="CSV file for the results")
     parser.add_argument("--certificates", type=Path, help="folder for the certificates of verified instances")
     parser.add_argument("--no-recheck", action="store_true", help="do not re-check certificates inside check")
+    parser.add_argument("--no-compress", action="store_true", help="branch and bound on the uncompressed network")
+    parser.add_argument("--no-modular", action="store_true", help="no module composition before ReLU splitting")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -120,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = rows[:args.limit]
     if args.certificates:
         args.certificates.mkdir(parents=True, exist_ok=True)
-    options = {"recheck": not args.no_recheck, "seed": args.seed,
+    options = {"recheck": not args.no_recheck, "seed": args.seed, "compress": not args.no_compress,
+               "modular": not args.no_modular,
                "certificates": str(args.certificates) if args.certificates else None}
 
     ctx = mp.get_context("spawn")

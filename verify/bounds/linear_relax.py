@@ -319,3 +319,31 @@ def optimize_alpha(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
                     b.clamp_(min=0.0)
     assert best is not None
     return best, best_alphas, best_betas
+
+
+def optimize_intermediate(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds,
+                          iterations: int = 20) -> tuple[Bounds, dict[int, tuple[Tensor, list[Tensor]]]]:
+    """alpha-CROWN for the hidden layers: tighten every unstable neuron's bounds, layer by layer.
+
+    For ReLU layer ``k >= 1`` the rows ``+z_j`` and ``-z_j`` of its unstable neurons get their
+    own lower slopes in every earlier layer, optimised for their bound; the layers after
+    use the tightened bounds.  Returns the new bounds and, per layer, the neurons and the
+    slopes (``[2 n, n_j]`` per earlier layer ``j``) that gave them, for the certificate.
+    """
+    pre = [(l.clone(), u.clone()) for l, u in pre]
+    used: dict[int, tuple[Tensor, list[Tensor]]] = {}
+    for k in range(1, len(pre)):
+        l, u = pre[k]
+        rows = torch.nonzero(((l < 0) & (u > 0)).any(dim=0)).flatten()
+        if rows.numel() == 0:
+            continue
+        W, b = Ws[k][rows], bs[k][rows]
+        best, alphas, _ = optimize_alpha(Ws[:k + 1], bs[:k + 1], lo, hi, pre[:k], iterations=iterations,
+                                         W_last=torch.cat([W, -W]), b_last=torch.cat([b, -b]))
+        n = rows.numel()
+        nl, nu = l.clone(), u.clone()
+        nl[:, rows] = torch.maximum(l[:, rows], best.lb[:, :n])
+        nu[:, rows] = torch.minimum(u[:, rows], -best.lb[:, n:])
+        pre[k] = (nl, nu)
+        used[k] = (rows, [a[0] for a in alphas])
+    return pre, used

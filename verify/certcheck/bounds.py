@@ -210,7 +210,8 @@ class RigorousBounder:
 
     def intermediate(self, lo: np.ndarray, hi: np.ndarray, phases: list[np.ndarray] | None = None,
                      given: Bounds | None = None, parent: Bounds | None = None,
-                     start: int = 0) -> tuple[Bounds, list[list[np.ndarray]]]:
+                     start: int = 0, slopes: dict[int, tuple[np.ndarray, list[np.ndarray]]] | None = None,
+                     ) -> tuple[Bounds, list[list[np.ndarray]]]:
         """Pre-activation bounds of every ReLU layer, and the bounds of every operation input.
 
         Per layer: interval bounds from the previous layer's bounds, intersected (for
@@ -218,7 +219,9 @@ class RigorousBounder:
         (domain, neuron) pair still unstable; then the split phases clamp them.  With
         ``given`` (rigorous bounds of an enclosing domain) those are used instead; with
         ``parent`` (rigorous bounds of an enclosing domain) they are intersected in first,
-        and layers before ``start`` are taken from ``parent`` (clamped by the phases).
+        and layers before ``start`` are taken from ``parent`` (clamped by the phases).  With
+        ``slopes`` (per layer: neurons and, per earlier layer, the lower slopes of the rows
+        ``+z``/``-z``), those neurons' bounds are also back-substituted with those slopes.
         """
         net = self.net
         pre: Bounds = []
@@ -263,6 +266,19 @@ class RigorousBounder:
                         u = u.copy()
                         l[dom, neu] = np.maximum(l[dom, neu], cl[:, 0])
                         u[dom, neu] = np.minimum(u[dom, neu], -cl[:, 1])
+            if slopes is not None and k in slopes and given is None:
+                neurons, alphas = slopes[k]
+                n = neurons.size
+                eye = np.zeros((2 * n, l.shape[1]))
+                eye[np.arange(n), neurons] = 1.0
+                eye[n + np.arange(n), neurons] = -1.0
+                N = lo.shape[0]
+                cl = self._backward(k, eye, lo, hi, pre, op_inputs,
+                                    alphas=[np.broadcast_to(a, (N, *a.shape)) for a in alphas])
+                l = l.copy()
+                u = u.copy()
+                l[:, neurons] = np.maximum(l[:, neurons], cl[:, :n])
+                u[:, neurons] = np.minimum(u[:, neurons], -cl[:, n:])
             if phases is not None:
                 l = np.where(phases[k] > 0, np.maximum(l, 0.0), l)
                 u = np.where(phases[k] < 0, np.minimum(u, 0.0), u)

@@ -278,11 +278,12 @@ def _check_relu_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], whe
     """ReLU-split proof: one or more trees, each covering some of the unsafe polytopes;
     together they must cover all of them."""
     trees = proof["relu-split"]["trees"]
+    slopes = _root_slopes(proof["relu-split"].get("root_slopes", []), net, where)
     covered: set[int] = set()
     claims = 0
     for t, item in enumerate(trees):
         polys = [int(p) for p in item["polytopes"]]
-        claims += _check_relu_tree(net, case, item, polys, f"{where}, tree {t}")
+        claims += _check_relu_tree(net, case, item, polys, f"{where}, tree {t}", slopes)
         covered.update(polys)
     missing = sorted(set(range(len(case.unsafe))) - covered)
     if missing:
@@ -290,7 +291,24 @@ def _check_relu_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], whe
     return claims
 
 
-def _check_relu_tree(net: CheckerNetwork, case: Any, body: dict[str, Any], polys: list[int], where: str) -> int:
+def _root_slopes(entries: list[dict[str, Any]], net: CheckerNetwork,
+                 where: str) -> dict[int, tuple[np.ndarray, list[np.ndarray]]]:
+    """The root's hidden-layer slopes: per ReLU layer, neurons and per earlier layer ``[2 n, n_j]``."""
+    sizes = net.layer_sizes[:-1]
+    out: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}
+    for e in entries:
+        k = int(e["layer"])
+        neurons = decode_array(e["neurons"], f"{where}: root_slopes").astype(np.int64)
+        alphas = [decode_array(a, f"{where}: root_slopes") for a in e["alphas"]]
+        if not 0 < k < len(sizes) or np.any((neurons < 0) | (neurons >= sizes[k])) or len(alphas) != k or \
+                any(a.shape != (2 * neurons.size, sizes[j]) for j, a in enumerate(alphas)):
+            raise ClaimFailed(f"{where}: malformed root_slopes for layer {k}")
+        out[k] = (neurons, alphas)
+    return out
+
+
+def _check_relu_tree(net: CheckerNetwork, case: Any, body: dict[str, Any], polys: list[int], where: str,
+                     slopes: dict[int, tuple[np.ndarray, list[np.ndarray]]] | None = None) -> int:
     """One tree: it splits neurons into both phases; each leaf is closed for every polytope
     in ``polys``; every closure's bound (recomputed top-down: the path's phases, the
     parent's bounds, the recorded alphas and betas) holds."""
@@ -369,7 +387,8 @@ def _check_relu_tree(net: CheckerNetwork, case: Any, body: dict[str, Any], polys
                        for k in range(len(sizes))]
             # layers before a node's own split are its parent's (the split cannot change them)
             first = min(int(layer[i]) for i in chunk) if level > 0 else 0
-            pre, op_inputs = bounder.intermediate(lo, hi, phases=phases, parent=par, start=first)
+            pre, op_inputs = bounder.intermediate(lo, hi, phases=phases, parent=par, start=first,
+                                                  slopes=slopes if level == 0 else None)
             for j, node in enumerate(chunk):
                 fresh[node] = [(a[j], u[j]) for a, u in pre]
                 for e in by_node.get(node, []):

@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from verify.bounds.linear_relax import Bounds, backward_bound, crown_bounds, optimize_alpha, relu_upper
+from verify.bounds.linear_relax import (
+    Bounds,
+    backward_bound,
+    crown_bounds,
+    optimize_alpha,
+    optimize_intermediate,
+    relu_upper,
+)
 from verify.certcheck.encoding import encode_array
 
 Tensor = torch.Tensor
@@ -76,6 +83,7 @@ class ReluSplitOptions:
     child_iterations: int = 12
     max_open: int = 8_000
     recompute: bool = True  # recompute the children's bounds after the split layer (else: the parent's, clamped)
+    intermediate_iterations: int = 20  # alpha-CROWN for the hidden layers' bounds at the root (0: off)
 
 
 def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray], case: Any, case_index: int,
@@ -95,6 +103,9 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     lo = torch.as_tensor(case.box.lower, dtype=torch.float64).reshape(1, -1)
     hi = torch.as_tensor(case.box.upper, dtype=torch.float64).reshape(1, -1)
     root_pre = crown_bounds(Ws, bs, lo, hi, last=False)
+    inter: dict[int, tuple[Tensor, list[Tensor]]] = {}
+    if options.intermediate_iterations:
+        root_pre, inter = optimize_intermediate(Ws, bs, lo, hi, root_pre, options.intermediate_iterations)
     n_layers = len(root_pre)
     sizes = [int(l.shape[1]) for l, _ in root_pre]
     nmap = neuron_map or NeuronMap(list(range(n_layers)), [np.arange(n) for n in sizes], sizes)
@@ -107,8 +118,8 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
         root_tree.closures.append(_closure(0, p, groups[p], alphas, None, nmap, float(lbp[p])))
     trees = [root_tree] if root_tree.closures else []
     if np.all(lbp > threshold):
-        return CaseOutcome("verified", "alpha-crown", float(lbp.min()), _proof(case_index, trees, nmap.sizes),
-                           stats=stats)
+        return CaseOutcome("verified", "alpha-crown", float(lbp.min()),
+                           _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap)), stats=stats)
     cand = _candidate(Ws, bs, lo, hi, res)
     if cand is not None and (is_unsafe is None or is_unsafe(cand)):
         return CaseOutcome("candidate", "alpha-crown", -np.inf, candidate=cand, stats=stats)
@@ -134,7 +145,8 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
         trees.append(tree)
         margins.append(min(float(e["margin"]) for e in tree.closures))
     stats.update(totals)
-    return CaseOutcome("verified", "relu-split", min(margins), _proof(case_index, trees, nmap.sizes), stats=stats)
+    return CaseOutcome("verified", "relu-split", min(margins),
+                       _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap)), stats=stats)
 
 
 def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pre: Bounds, root_lb: float,
@@ -256,7 +268,21 @@ def _closure(node: int, polytope: int, select: np.ndarray, alphas: list[Tensor],
     return entry
 
 
-def _proof(case_index: int, trees: list[ReluTree], sizes: list[int]) -> dict[str, Any]:
+def _root_slopes(inter: dict[int, tuple[Tensor, list[Tensor]]], nmap: NeuronMap) -> list[dict[str, Any]]:
+    """The root's optimised hidden-layer slopes, on the original network's neurons: for each
+    layer, its neurons and, per earlier layer, the slopes ``[2 n, n_j]`` (rows ``+z``, then ``-z``)."""
+    out = []
+    for k, (rows, alphas) in sorted(inter.items()):
+        ids = nmap.ids[k][rows.numpy()]
+        original = nmap.layer[k]
+        expanded = nmap.expand([a.numpy() for a in alphas], 2 * len(ids))[:original]
+        out.append({"layer": original, "neurons": encode_array(ids, "<i4"),
+                    "alphas": [encode_array(a) for a in expanded]})
+    return out
+
+
+def _proof(case_index: int, trees: list[ReluTree], sizes: list[int],
+           root_slopes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One tree per group of polytopes: each tree's leaves are closed for the polytopes it covers."""
     out = []
     for tree in trees:
@@ -266,4 +292,7 @@ def _proof(case_index: int, trees: list[ReluTree], sizes: list[int]) -> dict[str
                              "neuron": encode_array(np.asarray(tree.neuron), "<i4"),
                              "phase": encode_array(np.asarray(tree.phase), "|i1")},
                     "closures": tree.closures})
-    return {"case": case_index, "kind": "relu-split", "relu-split": {"layer_sizes": sizes, "trees": out}}
+    body: dict[str, Any] = {"layer_sizes": sizes, "trees": out}
+    if root_slopes:
+        body["root_slopes"] = root_slopes
+    return {"case": case_index, "kind": "relu-split", "relu-split": body}
