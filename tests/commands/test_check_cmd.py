@@ -84,13 +84,13 @@ def test_timeout_is_honoured_and_exits_3() -> None:
     assert elapsed <= 4 * 1.1 + 0.3, elapsed  # the process, start-up included
 
 
-def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+def input_error(proc: subprocess.CompletedProcess) -> str:
+    """The single stderr line of an input error (exit 2, no traceback), or a description of what came instead."""
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+    if proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr:
+        return lines[0]
+    print(proc.stdout, proc.stderr)  # shown by pytest when the assertion fails
+    return f"<not a one-line input error: exit {proc.returncode}>"
 
 
 def spec_file(tmp_path: Path, body: str, n_in: int = 4, n_out: int = 3) -> Path:
@@ -105,39 +105,44 @@ BOX = "".join(f"(assert (>= X_{i} 0.1))\n(assert (<= X_{i} 0.2))\n" for i in ran
 
 def test_malformed_vnnlib_names_file_line_column(tmp_path: Path) -> None:
     path = spec_file(tmp_path, BOX + "(assert (<= Y_0 Y_1)\n")
-    one_line_error(run("check", MODEL, path), f"{path}:16:", "expected ')'")
+    line = input_error(run("check", MODEL, path))
+    assert f"{path}:16:" in line and "expected ')'" in line, line
 
 
 def test_undeclared_variable(tmp_path: Path) -> None:
     path = spec_file(tmp_path, BOX + "(assert (<= Y_7 Y_1))\n")
-    one_line_error(run("check", MODEL, path), "undeclared variable 'Y_7'", ":16:13:")
+    line = input_error(run("check", MODEL, path))
+    assert "undeclared variable 'Y_7'" in line and ":16:13:" in line, line
 
 
 def test_spec_sizes_must_match_the_model(tmp_path: Path) -> None:
     path = spec_file(tmp_path, BOX.replace("X_3", "X_2") + "(assert (<= Y_0 Y_1))\n", n_in=3)
-    one_line_error(run("check", MODEL, path), "declares 3 inputs", "has 4")
+    line = input_error(run("check", MODEL, path))
+    assert "declares 3 inputs" in line and "has 4" in line, line
     path = spec_file(tmp_path, BOX + "(assert (<= Y_0 Y_1))\n", n_out=5)
-    one_line_error(run("check", MODEL, path), "declares 5 outputs", "has 3")
+    line = input_error(run("check", MODEL, path))
+    assert "declares 5 outputs" in line and "has 3" in line, line
 
 
 def test_lower_greater_than_upper(tmp_path: Path) -> None:
     path = spec_file(tmp_path, BOX.replace("(>= X_2 0.1)", "(>= X_2 0.9)") + "(assert (<= Y_0 Y_1))\n")
-    one_line_error(run("check", MODEL, path), "X_2", "greater than")
+    line = input_error(run("check", MODEL, path))
+    assert "X_2" in line and "greater than" in line, line
 
 
 def test_missing_and_unreadable_files(tmp_path: Path) -> None:
-    one_line_error(run("check", tmp_path / "none.onnx", HOLDS), "not found")
-    one_line_error(run("check", MODEL, tmp_path / "none.vnnlib"), "not found")
-    one_line_error(run("check", MODEL, tmp_path), "directory")
+    assert "not found" in input_error(run("check", tmp_path / "none.onnx", HOLDS))
+    assert "not found" in input_error(run("check", MODEL, tmp_path / "none.vnnlib"))
+    assert "directory" in input_error(run("check", MODEL, tmp_path))
     binary = tmp_path / "binary.vnnlib"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    one_line_error(run("check", MODEL, binary), "not a text file")
+    assert "not a text file" in input_error(run("check", MODEL, binary))
 
 
 def test_corrupt_onnx(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x0a\x05hello\x12\xff\xffnot a model")
-    one_line_error(run("check", bad, HOLDS), str(bad))
+    assert str(bad) in input_error(run("check", bad, HOLDS))
 
 
 def test_nan_weights(tmp_path: Path) -> None:
@@ -145,14 +150,15 @@ def test_nan_weights(tmp_path: Path) -> None:
     w[2, 1] = np.nan
     path = nets.save([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], {"w": w}, [1, 4], [1, 3],
                      tmp_path / "nan.onnx")
-    one_line_error(run("check", path, HOLDS), "NaN or infinite")
+    assert "NaN or infinite" in input_error(run("check", path, HOLDS))
 
 
 def test_unsupported_operator(tmp_path: Path) -> None:
     path = nets.save([helper.make_node("Softmax", ["x"], ["y"], name="probabilities")], {}, [1, 4], [1, 4],
                      tmp_path / "softmax.onnx")
     spec = spec_file(tmp_path, BOX + "(assert (<= Y_0 Y_1))\n", n_out=4)
-    one_line_error(run("check", path, spec), "'Softmax'", "'probabilities'")
+    line = input_error(run("check", path, spec))
+    assert "'Softmax'" in line and "'probabilities'" in line, line
 
 
 def test_usage_errors_exit_2() -> None:
