@@ -329,13 +329,13 @@ def _compressed(run: _Pipeline, chain: Any, case: Case, ci: int) -> tuple[Any, b
     """The chain compressed on the case's box and sliced to its rows (or the chain itself when
     compression does not give a chain); records the figures in the result details."""
     from verify.compress import compress
-    from verify.graph.chain import graph_to_chain
+    from verify.graph.chain import chain_to_graph, graph_to_chain
     from verify.refine import INPUT_SPLIT_MAX_DIMS, case_rows
 
     C, d, _ = case_rows(case)
     if not C.shape[0]:
         return chain, False
-    graph = _chain_graph(chain)
+    graph = chain_to_graph(chain)
     result = compress(graph, case.box.lower, case.box.upper, C, d,
                       merge=chain.n_inputs <= INPUT_SPLIT_MAX_DIMS)  # ReLU-split proofs name single neurons
     figures = run.details.setdefault("compression", [])
@@ -344,29 +344,6 @@ def _compressed(run: _Pipeline, chain: Any, case: Case, ci: int) -> tuple[Any, b
     if compressed is None or compressed.n_outputs != C.shape[0] or result.error_bound > 0:
         return chain, False
     return compressed, True
-
-
-def _chain_graph(chain: Any) -> Any:
-    """A graph of the chain (affine and ReLU nodes named as in the model's graph)."""
-    import networkx as nx
-
-    g = nx.DiGraph()
-    g.add_node("input", op="input", size=chain.n_inputs, shape=(chain.n_inputs,), origin=["input"])
-    prev = "input"
-    for k, (W, b) in enumerate(zip(chain.weights, chain.biases)):
-        name = f"affine{k}"
-        g.add_node(name, op="affine", size=W.shape[0], shape=(W.shape[0],), origin=[name], W=W, b=b)
-        g.add_edge(prev, name, port=0)
-        prev = name
-        if k < len(chain.weights) - 1:
-            relu = chain.relu_names[k]
-            g.add_node(relu, op="relu", size=W.shape[0], shape=(W.shape[0],), origin=[relu])
-            g.add_edge(prev, relu, port=0)
-            prev = relu
-    g.graph["output"] = prev
-    g.graph["n_inputs"] = chain.n_inputs
-    g.graph["n_outputs"] = chain.n_outputs
-    return g
 
 
 def _replay(run: _Pipeline, x: np.ndarray | None, case_index: int) -> Counterexample | None:

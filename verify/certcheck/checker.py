@@ -151,16 +151,21 @@ def _polytope_rows(case: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]
     return np.concatenate(C), np.concatenate(d), groups
 
 
+def _tree_columns(tree: dict[str, Any], where: str, **dtypes: Any) -> list[np.ndarray]:
+    """The split tree's columns (``parent`` first), decoded with the given dtypes; the tree
+    must be non-empty, its columns of one length, and node 0 its root."""
+    columns = [decode_array(tree[name], f"{where}: tree.{name}").astype(dtype) for name, dtype in dtypes.items()]
+    n = columns[0].shape[0]
+    if n == 0 or any(c.shape[0] != n for c in columns) or columns[0][0] != -1:
+        raise ClaimFailed(f"{where}: malformed split tree")
+    return columns
+
+
 def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], where: str) -> int:
     body = proof["input-split"]
-    tree = body["tree"]
-    parent = decode_array(tree["parent"], f"{where}: tree.parent").astype(np.int64)
-    dim = decode_array(tree["dim"], f"{where}: tree.dim").astype(np.int64)
-    value = decode_array(tree["value"], f"{where}: tree.value").astype(np.float64)
-    side = decode_array(tree["side"], f"{where}: tree.side").astype(np.int64)
+    parent, dim, value, side = _tree_columns(body["tree"], where, parent=np.int64, dim=np.int64,
+                                             value=np.float64, side=np.int64)
     n = parent.shape[0]
-    if not (dim.shape[0] == value.shape[0] == side.shape[0] == n) or n == 0 or parent[0] != -1:
-        raise ClaimFailed(f"{where}: malformed split tree")
     n_in = net.n_inputs
     lo = np.empty((n, n_in))
     hi = np.empty((n, n_in))
@@ -312,15 +317,10 @@ def _check_relu_tree(net: CheckerNetwork, case: Any, body: dict[str, Any], polys
     """One tree: it splits neurons into both phases; each leaf is closed for every polytope
     in ``polys``; every closure's bound (recomputed top-down: the path's phases, the
     parent's bounds, the recorded alphas and betas) holds."""
-    tree = body["tree"]
-    parent = decode_array(tree["parent"], f"{where}: tree.parent").astype(np.int64)
-    layer = decode_array(tree["layer"], f"{where}: tree.layer").astype(np.int64)
-    neuron = decode_array(tree["neuron"], f"{where}: tree.neuron").astype(np.int64)
-    phase = decode_array(tree["phase"], f"{where}: tree.phase").astype(np.int64)
+    parent, layer, neuron, phase = _tree_columns(body["tree"], where, parent=np.int64, layer=np.int64,
+                                                 neuron=np.int64, phase=np.int64)
     n = parent.shape[0]
     sizes = net.layer_sizes[:-1]
-    if not (layer.shape[0] == neuron.shape[0] == phase.shape[0] == n) or n == 0 or parent[0] != -1:
-        raise ClaimFailed(f"{where}: malformed split tree")
     children: dict[int, list[int]] = {}
     for i in range(1, n):
         p = int(parent[i])

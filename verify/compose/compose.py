@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import torch
 
 from verify.bounds.backend import BackendFailed, ChainModule, ModuleClaim, RowSpec, sequential_crown
 from verify.bounds.linear_relax import crown_bounds
 from verify.compose.policy import Policy
-from verify.graph.chain import LinearChain
+from verify.graph.chain import LinearChain, chain_to_graph
 from verify.spec.property import Case
 
 
@@ -88,25 +87,6 @@ def reference_bounds(chain: LinearChain, lower: np.ndarray, upper: np.ndarray) -
     return [(l[0].numpy(), u[0].numpy()) for l, u in pre]
 
 
-def chain_graph(chain: LinearChain) -> nx.DiGraph:
-    """The chain as a verify graph (affine and ReLU nodes), for :func:`verify.modules.split_modules`."""
-    g = nx.DiGraph()
-    g.add_node("input", op="input", size=chain.n_inputs, shape=(chain.n_inputs,), origin=["input"])
-    prev = "input"
-    for k, (W, b) in enumerate(zip(chain.weights, chain.biases)):
-        name = f"affine{k}"
-        g.add_node(name, op="affine", size=W.shape[0], shape=(W.shape[0],), origin=[name], W=W, b=b)
-        g.add_edge(prev, name, port=0)
-        prev = name
-        if k < len(chain.weights) - 1:
-            relu = chain.relu_names[k]
-            g.add_node(relu, op="relu", size=W.shape[0], shape=(W.shape[0],), origin=[relu])
-            g.add_edge(prev, relu, port=0)
-            prev = relu
-    g.graph.update(output=prev, n_inputs=chain.n_inputs, n_outputs=chain.n_outputs)
-    return g
-
-
 def partition(chain: LinearChain, lower: np.ndarray, upper: np.ndarray, max_unstable: int = 12,
               pre: list[tuple[np.ndarray, np.ndarray]] | None = None) -> list[tuple[int, int]]:
     """Block ranges of the modules: :func:`verify.modules.split_modules`' series stages (unstable
@@ -118,7 +98,7 @@ def partition(chain: LinearChain, lower: np.ndarray, upper: np.ndarray, max_unst
         return [(0, 0)]
     pre = pre if pre is not None else reference_bounds(chain, lower, upper)
     index = {name: k for k, name in enumerate(chain.relu_names)}
-    modules = split_modules(chain_graph(chain), {name: pre[k] for name, k in index.items()}, max_unstable)
+    modules = split_modules(chain_to_graph(chain), {name: pre[k] for name, k in index.items()}, max_unstable)
     stages: dict[int, list[int]] = {}
     for m in modules:
         if m.kind != "output":

@@ -105,3 +105,22 @@ def graph_to_chain(graph: nx.DiGraph) -> LinearChain | None:
         weights.append(np.eye(n))
         biases.append(np.zeros(n))
     return LinearChain(weights, biases, relu_names, ids, sources)
+
+
+def chain_to_graph(chain: LinearChain) -> nx.DiGraph:
+    """The chain as a verify graph (affine and ReLU nodes); the inverse of :func:`graph_to_chain`."""
+    g = nx.DiGraph()
+    g.add_node("input", op="input", size=chain.n_inputs, shape=(chain.n_inputs,), origin=["input"])
+    prev = "input"
+    for k, (W, b) in enumerate(zip(chain.weights, chain.biases)):
+        name = f"affine{k}"
+        g.add_node(name, op="affine", size=W.shape[0], shape=(W.shape[0],), origin=[name], W=W, b=b)
+        g.add_edge(prev, name, port=0)
+        prev = name
+        if k < len(chain.weights) - 1:
+            relu = chain.relu_names[k]
+            g.add_node(relu, op="relu", size=W.shape[0], shape=(W.shape[0],), origin=[relu])
+            g.add_edge(prev, relu, port=0)
+            prev = relu
+    g.graph.update(output=prev, n_inputs=chain.n_inputs, n_outputs=chain.n_outputs)
+    return g
