@@ -161,6 +161,21 @@ def _tree_columns(tree: dict[str, Any], where: str, **dtypes: Any) -> list[np.nd
     return columns
 
 
+def _paths_and_depths(parent: np.ndarray, targets: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Which nodes lie on a path from the root to one of ``targets``, and every node's depth
+    (each parent comes before its children; the callers check that first)."""
+    n = parent.shape[0]
+    needed = np.zeros(n, dtype=bool)
+    needed[targets] = True
+    for i in range(n - 1, 0, -1):
+        if needed[i]:
+            needed[parent[i]] = True
+    depth = np.zeros(n, dtype=np.int64)
+    for i in range(1, n):
+        depth[i] = depth[parent[i]] + 1
+    return needed, depth
+
+
 def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], where: str) -> int:
     body = proof["input-split"]
     parent, dim, value, side = _tree_columns(body["tree"], where, parent=np.int64, dim=np.int64,
@@ -212,14 +227,7 @@ def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], wh
     # parent's (rigorous) pre-activation bounds, exactly as the producer's children do
     alpha_for = _alphas(body, where, net)
     bounder = RigorousBounder(net)
-    needed = np.zeros(n, dtype=bool)  # nodes on a path from the root to a closure
-    needed[c_node] = True
-    for i in range(n - 1, 0, -1):
-        if needed[i]:
-            needed[parent[i]] = True
-    depth = np.zeros(n, dtype=np.int64)
-    for i in range(1, n):
-        depth[i] = depth[parent[i]] + 1
+    needed, depth = _paths_and_depths(parent, c_node)  # nodes on a path from the root to a closure
     by_node = {int(node): np.nonzero(c_node == node)[0].tolist() for node in np.unique(c_node)}
     stored: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
     for level in range(int(depth.max()) + 1):
@@ -355,14 +363,7 @@ def _check_relu_tree(net: CheckerNetwork, case: Any, body: dict[str, Any], polys
     by_node: dict[int, list[dict[str, Any]]] = {}
     for e in entries:
         by_node.setdefault(int(e["node"]), []).append(e)
-    needed = np.zeros(n, dtype=bool)
-    needed[list(by_node)] = True
-    for i in range(n - 1, 0, -1):
-        if needed[i]:
-            needed[parent[i]] = True
-    depth = np.zeros(n, dtype=np.int64)
-    for i in range(1, n):
-        depth[i] = depth[parent[i]] + 1
+    needed, depth = _paths_and_depths(parent, list(by_node))
     phases_of: dict[int, list[np.ndarray]] = {0: [np.zeros(s) for s in sizes]}
     stored: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
     for level in range(int(depth.max()) + 1):

@@ -7,17 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from verify.cli import common_options
-
-
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of worker processes, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+from verify.cli import common_options, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", metavar="DIR", type=Path,
                    help="write report.json, junit.xml, report.md, report.html and the certificates into DIR")
     p.add_argument("--junit", metavar="FILE", type=Path, help="write JUnit XML to FILE")
-    p.add_argument("--jobs", metavar="J", type=_jobs, default=1,
+    p.add_argument("--jobs", metavar="J", type=positive_int, default=1,
                    help="check J properties at a time in worker processes (default 1)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor store cached answers")
     p.add_argument("--cache-dir", metavar="DIR", type=Path,

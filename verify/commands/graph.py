@@ -6,17 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from verify.cli import common_options
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+from verify.cli import common_options, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,9 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "before and after, and with --out write a picture, DOT and JSON.")
     p.add_argument("model", help="ONNX model file")
     p.add_argument("--spec", help="property (.vnnlib or Python spec): compress on its region and slice to its rows")
-    p.add_argument("--case", type=_positive_int, default=1, help="which case (input box) of the spec, from 1 "
+    p.add_argument("--case", type=positive_int, default=1, help="which case (input box) of the spec, from 1 "
                                                                  "(default 1)")
-    p.add_argument("--max-unstable", type=_positive_int, default=12, metavar="N",
+    p.add_argument("--max-unstable", type=positive_int, default=12, metavar="N",
                    help="module size rule: at most N unstable ReLUs per module where possible (default 12)")
     p.add_argument("--skips", action="store_true",
                    help="fold every active ReLU, even where that adds skip connections (default: keep chains)")
