@@ -112,3 +112,31 @@ def test_crown_is_tighter_than_intervals_on_a_hand_checkable_net() -> None:
     crown = crown_bounds(Ws, bs, lo, hi)[-1]
     assert float(ibp[0]) == -1.0 and float(ibp[1]) == 1.0
     assert float(crown[0]) >= -1.0 - 1e-12 and float(crown[1]) <= 1.0 + 1e-12
+
+
+def test_alpha_search_moves_when_the_interval_bound_is_better_at_the_start() -> None:
+    # seed 39: at the default slopes the interval bound beats back-substitution; the search
+    # must still climb (it used to stall: the maximum of the two has no gradient in the slopes)
+    chain = random_chain(39, [4, 10, 10, 10, 1])
+    Ws, bs = chain.torch()
+    lo, hi = box(39, 4, 1)
+    pre = crown_bounds(Ws, bs, lo, hi, last=False)
+    start = backward_bound(Ws, bs, lo, hi, pre)
+    assert start.linear_lb is not None and float(start.linear_lb) < float(start.lb) - 0.05
+    best, _, _ = optimize_alpha(Ws, bs, lo, hi, pre, iterations=20)
+    assert float(best.lb) > float(start.lb) + 0.02
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_a_warm_start_never_loses_what_it_started_from(seed: int) -> None:
+    chain = random_chain(seed, [3, 8, 8, 2])
+    Ws, bs = chain.torch()
+    lo, hi = box(seed, 3, 2)
+    pre = crown_bounds(Ws, bs, lo, hi, last=False)
+    first, alphas, _ = optimize_alpha(Ws, bs, lo, hi, pre, iterations=5)
+    again, _, _ = optimize_alpha(Ws, bs, lo, hi, pre, iterations=5, warm=(alphas, None))
+    assert np.all(again.lb.numpy() >= first.lb.numpy() - 1e-12)
+    xs = samples(lo, hi, 200, seed)
+    ys = np.stack([chain.forward(x) for x in xs])
+    assert np.all(ys >= again.lb.numpy()[:, None] - 1e-9)

@@ -129,6 +129,7 @@ class BackwardResult:
     lb: Tensor  # [N, m]
     lam: Tensor  # [N, m, n0]
     const: Tensor  # [N, m]
+    linear_lb: Tensor | None = None  # the back-substitution bound alone (without the interval bound's help)
 
 
 def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds,
@@ -178,9 +179,10 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
         lam = lam @ Ws[k]
     center, radius = (lo + hi) / 2, (hi - lo) / 2
     lb = const + (lam @ center.unsqueeze(-1)).squeeze(-1) - (lam.abs() @ radius.unsqueeze(-1)).squeeze(-1)
+    linear_lb = lb
     if ibp_lb is not None:
         lb = torch.maximum(lb, ibp_lb)
-    return BackwardResult(lb, lam, const)
+    return BackwardResult(lb, lam, const, linear_lb)
 
 
 #: Inputs up to this many dimensions get symbolic (forward) bounds before back-substitution.
@@ -266,22 +268,35 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
 
 
 def optimize_alpha(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds,
-                   iterations: int = 20, lr: float = 0.1, phases: list[Tensor] | None = None,
+                   iterations: int = 20, lr: float = 0.1, lr_beta: float = 0.1, phases: list[Tensor] | None = None,
                    betas_init: bool = False, W_last: Tensor | None = None, b_last: Tensor | None = None,
-                   stop: float | None = None) -> tuple[BackwardResult, list[Tensor], list[Tensor] | None]:
+                   stop: float | None = None, warm: tuple[list[Tensor], list[Tensor] | None] | None = None,
+                   ) -> tuple[BackwardResult, list[Tensor], list[Tensor] | None]:
     """alpha-CROWN (and beta-CROWN when ``phases`` are given): gradient ascent on the lower bound.
 
+    ``warm`` holds alphas and betas (``[N, m, n_k]`` each) to start from, e.g. those of the
+    domain a branch-and-bound child was split from; otherwise alphas start at the adaptive
+    default and betas at 0 (Adam, step sizes ``lr`` for alphas and ``lr_beta`` for betas).
     Returns the best result found per domain and row, with the alphas (and betas) that gave it.
     """
     N = lo.shape[0]
     m = (Ws[-1] if W_last is None else W_last).shape[-2]
-    alphas = [relu_lower_default(l, u).unsqueeze(1).expand(N, m, -1).clone().requires_grad_(True)
-              for l, u in pre[: len(Ws) - 1]]
+    if warm is not None:
+        alphas = [a.detach().clone().requires_grad_(True) for a in warm[0]]
+    else:
+        alphas = [relu_lower_default(l, u).unsqueeze(1).expand(N, m, -1).clone().requires_grad_(True)
+                  for l, u in pre[: len(Ws) - 1]]
     use_beta = phases is not None and betas_init
-    betas = ([torch.zeros(N, m, p.shape[-1], dtype=lo.dtype).requires_grad_(True) for p in phases]
-             if use_beta else None)
-    params = alphas + (betas or [])
-    opt = torch.optim.Adam(params, lr=lr)
+    betas = None
+    if use_beta and warm is not None and warm[1] is not None:
+        betas = [b.detach().clone().requires_grad_(True) for b in warm[1]]
+    elif use_beta:
+        assert phases is not None
+        betas = [torch.zeros(N, m, p.shape[-1], dtype=lo.dtype).requires_grad_(True) for p in phases]
+    groups = [{"params": alphas, "lr": lr}]
+    if betas is not None:
+        groups.append({"params": betas, "lr": lr_beta})
+    opt = torch.optim.Adam(groups)
     best: BackwardResult | None = None
     best_alphas: list[Tensor] = []
     best_betas: list[Tensor] | None = None
@@ -309,7 +324,10 @@ def optimize_alpha(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
         if last or done:
             break
         opt.zero_grad()
-        (-res.lb.sum()).backward()
+        # ascend the back-substitution bound itself: where the interval bound is better,
+        # the maximum has no gradient in the slopes and the search would stall
+        assert res.linear_lb is not None
+        (-res.linear_lb.sum()).backward()
         opt.step()
         with torch.no_grad():
             for a in alphas:

@@ -84,6 +84,9 @@ class ReluSplitOptions:
     max_open: int = 8_000
     recompute: bool = True  # recompute the children's bounds after the split layer (else: the parent's, clamped)
     intermediate_iterations: int = 20  # alpha-CROWN for the hidden layers' bounds at the root (0: off)
+    warm_start: bool = True  # children start from their parent's alphas and betas
+    lr_alpha: float = 0.1
+    lr_beta: float = 0.1
 
 
 def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray], case: Any, case_index: int,
@@ -161,6 +164,9 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
     o_ph = [torch.zeros(1, n, dtype=torch.float64) for n in sizes]
     o_lb, o_id = torch.tensor([root_lb], dtype=torch.float64), torch.tensor([0])
     o_pre = [(l.clone(), u.clone()) for l, u in root_pre]
+    # each open domain's alphas and betas: its children start their optimisation from them
+    o_alpha = [a.clone() for a in root_alphas]
+    o_beta = [torch.zeros_like(a) for a in root_alphas]
     bounded, rounds, last_report = 0, 0, time.monotonic()
     while o_id.numel():
         now = time.monotonic()
@@ -173,6 +179,7 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
         ph = [p[pick] for p in o_ph]
         plb, pid = o_lb[pick], o_id[pick]
         pre = [(l[pick], u[pick]) for l, u in o_pre]
+        warm = ([torch.cat([a[pick], a[pick]]) for a in o_alpha], [torch.cat([b[pick], b[pick]]) for b in o_beta])
         layer, neuron = _choose(Ws, bs, lo, hi, pre, ph)
         if layer is None:
             break  # nothing left to split (every neuron fixed, yet open: cannot happen for exact leaves)
@@ -193,7 +200,9 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
         c_pre = crown_bounds(Ws, bs, c_lo, c_hi, phases=c_ph, last=False, parent=parent2,
                              start=int(layer.min()) if options.recompute else n_layers)
         res, c_alphas, c_betas = optimize_alpha(Ws, bs, c_lo, c_hi, c_pre, iterations=options.child_iterations,
-                                                phases=c_ph, betas_init=True, stop=threshold)
+                                                phases=c_ph, betas_init=True, stop=threshold,
+                                                warm=warm if options.warm_start else None, lr=options.lr_alpha,
+                                                lr_beta=options.lr_beta)
         bounded += 2 * take
         own = res.lb.max(dim=1).values
         c_lb = torch.maximum(own, torch.cat([plb, plb]))
@@ -207,6 +216,9 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
         o_pre = [(torch.cat([ol[rest], cl[keep]]), torch.cat([ou[rest], cu[keep]]))
                  for (ol, ou), (cl, cu) in zip(o_pre, c_pre)]
         o_lb = torch.cat([o_lb[rest], c_lb[keep]])
+        o_alpha = [torch.cat([a[rest], c[keep]]) for a, c in zip(o_alpha, c_alphas)]
+        assert c_betas is not None
+        o_beta = [torch.cat([b[rest], c[keep]]) for b, c in zip(o_beta, c_betas)]
         o_id = torch.cat([o_id[rest], c_id[keep]])
         if progress is not None and now - last_report > 1.0:
             last_report = now
