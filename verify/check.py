@@ -347,11 +347,11 @@ def _compressed(run: _Pipeline, chain: Any, case: Case, ci: int) -> tuple[Any, b
 
 
 def _replay(run: _Pipeline, x: np.ndarray | None, case_index: int) -> Counterexample | None:
-    from verify.falsify.base import replay
+    from verify.falsify.base import replay_in_box
 
     if x is None:
         return None
-    return replay(run.model, run.prop, np.asarray(x, dtype=np.float64), "bab", case_index)
+    return replay_in_box(run.model, run.prop, x, "bab", case_index)
 
 
 def _chain(model: Model) -> Any:

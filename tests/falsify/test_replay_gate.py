@@ -70,3 +70,15 @@ def test_a_box_without_float32_points_is_not_searched(abs_model: Model) -> None:
     for falsifier in ALL:
         assert falsifier.search(abs_model, prop, Budget.seconds(0.5)) is None
         assert falsifier.stats.candidates == 0
+
+
+def test_a_corner_rounded_out_of_the_box_is_moved_back_in(abs_model: Model) -> None:
+    # y0 = |x0| on [-2, 2.9], unsafe y0 >= 2.8999: the bound's corner 2.9 becomes 2.9000001
+    # in float32, just outside the box; plain replay rejects it, the in-box replay keeps it
+    from verify.falsify.base import replay, replay_in_box
+
+    prop = make_property(Box.from_bounds([-2.0], [2.9]), output_between(0, None, 2.8999, n_outputs=2))
+    corner = np.array([2.9])
+    assert float(np.float32(2.9)) > 2.9 and replay(abs_model, prop, corner, "bab", 0) is None
+    cex = replay_in_box(abs_model, prop, corner, "bab", 0)
+    assert cex is not None and 2.8999 <= float(cex.x[0]) <= 2.9 and cex.y[0] >= 2.8999

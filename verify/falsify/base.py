@@ -126,6 +126,16 @@ def replay(model: Model, prop: Property, x: np.ndarray, method: str,
     return None
 
 
+def replay_in_box(model: Model, prop: Property, x: np.ndarray, method: str, case_index: int) -> Counterexample | None:
+    """:func:`replay` the float32 point of case ``case_index``'s box nearest to ``x``.
+
+    Bounds point at box corners, and float32 rounding can move a corner just outside the box
+    (2.9 becomes 2.9000001): the point is clipped into the float32 box first."""
+    lo, hi = float32_box(prop.cases[case_index])
+    x32 = np.clip(np.asarray(x, dtype=np.float64).reshape(-1).astype(np.float32), lo, hi)
+    return replay(model, prop, x32, method, case_index)
+
+
 def clamp_into(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     return torch.maximum(torch.minimum(x, hi), lo)
 

@@ -85,6 +85,9 @@ class ReluSplitOptions:
     recompute: bool = True  # recompute the children's bounds after the split layer (else: the parent's, clamped)
     intermediate_iterations: int = 20  # alpha-CROWN for the hidden layers' bounds at the root (0: off)
     warm_start: bool = True  # children start from their parent's alphas and betas
+    candidates: int = 4  # neurons tried per split (filtered smart branching; 1: score only)
+    score_with_slopes: bool = False  # score with the domain's own alphas/betas (else CROWN's default slopes)
+    exhausted_iterations: int = 100  # alpha/beta steps for a domain with every unstable neuron split
     lr_alpha: float = 0.1
     lr_beta: float = 0.1
 
@@ -137,11 +140,14 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     for p in todo:
         g = torch.as_tensor(groups[p], dtype=torch.long)
         sub_alphas = [a[:, g] for a in alphas]
-        tree, open_lb, st = _bab_one(Ws[:-1] + [Ws[-1][g]], bs[:-1] + [bs[-1][g]], lo, hi, root_pre,
-                                     float(lbp[p]), sub_alphas, p, groups[p], deadline, threshold,
-                                     options, nmap, progress, f"polytope {p + 1}/{len(groups)}")
+        tree, open_lb, st, hit = _bab_one(Ws[:-1] + [Ws[-1][g]], bs[:-1] + [bs[-1][g]], lo, hi, root_pre,
+                                          float(lbp[p]), sub_alphas, p, groups[p], deadline, threshold,
+                                          options, nmap, progress, f"polytope {p + 1}/{len(groups)}", is_unsafe)
         for key in totals:
             totals[key] += st[key]
+        if hit is not None:
+            stats.update(totals)
+            return CaseOutcome("candidate", "relu-split", -np.inf, candidate=hit, stats=stats)
         if tree is None:
             stats.update(totals)
             return CaseOutcome("open", "relu-split", open_lb, stats=stats)
@@ -155,7 +161,8 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
 def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pre: Bounds, root_lb: float,
              root_alphas: list[Tensor], polytope: int, rows: np.ndarray, deadline: float, threshold: float,
              options: ReluSplitOptions, nmap: NeuronMap, progress: Callable[[str], None] | None,
-             label: str) -> tuple[ReluTree | None, float, dict[str, int]]:
+             label: str, is_unsafe: Callable[[np.ndarray], bool] | None = None,
+             ) -> tuple[ReluTree | None, float, dict[str, int], np.ndarray | None]:
     """Branch and bound for one polytope (its rows are the chain's outputs): the tree, or None."""
     n_layers = len(root_pre)
     sizes = [int(l.shape[1]) for l, _ in root_pre]
@@ -168,6 +175,7 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
     o_alpha = [a.clone() for a in root_alphas]
     o_beta = [torch.zeros_like(a) for a in root_alphas]
     bounded, rounds, last_report = 0, 0, time.monotonic()
+    stuck: list[float] = []  # bounds of fully split domains that stay open
     while o_id.numel():
         now = time.monotonic()
         if now >= deadline or o_id.numel() > options.max_open:
@@ -177,12 +185,40 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
         take = min(options.batch, o_id.numel())
         pick, rest = order[:take], order[take:]
         ph = [p[pick] for p in o_ph]
-        plb, pid = o_lb[pick], o_id[pick]
         pre = [(l[pick], u[pick]) for l, u in o_pre]
+        slopes = ([a[pick] for a in o_alpha], [b[pick] for b in o_beta])
+        layer, neuron = _choose(Ws, bs, lo, hi, pre, ph, slopes if options.score_with_slopes else None,
+                                slopes, options.candidates)
+        exhausted = layer < 0
+        if exhausted.any():
+            # every unstable neuron is split: the domain is a linear program, which its betas
+            # solve in the limit; optimise them longer, and try the points their bound points at
+            sel = torch.nonzero(exhausted).flatten()
+            ex = _settle(Ws, bs, lo, hi, [(l[sel], u[sel]) for l, u in pre], [p[sel] for p in ph],
+                         ([a[sel] for a in slopes[0]], [b[sel] for b in slopes[1]]), threshold, options)
+            bounded += int(sel.numel())
+            lb_ex = ex[0].lb.max(dim=1).values
+            for i in torch.nonzero(lb_ex > threshold).flatten().tolist():
+                tree.closures.append(_closure(int(o_id[pick[sel[i]]]), polytope, local,
+                                              [a[i:i + 1] for a in ex[1]], [b[i:i + 1] for b in ex[2]], nmap,
+                                              float(lb_ex[i])))
+            hit = _unsafe_corner(Ws, bs, lo, hi, ex[0].lam[lb_ex <= threshold], is_unsafe)
+            if hit is not None:
+                return None, -np.inf, {"domains_bounded": bounded, "rounds": rounds,
+                                       "tree_nodes": len(tree.parent)}, hit
+            stuck.extend(lb_ex[lb_ex <= threshold].tolist())
+            pick = pick[~exhausted]
+            layer, neuron = layer[~exhausted], neuron[~exhausted]
+            take = int(pick.numel())
+            ph = [p[pick] for p in o_ph]
+            pre = [(l[pick], u[pick]) for l, u in o_pre]
+            if take == 0:
+                o_ph, o_alpha, o_beta = ([t[rest] for t in ts] for ts in (o_ph, o_alpha, o_beta))
+                o_pre = [(l[rest], u[rest]) for l, u in o_pre]
+                o_lb, o_id = o_lb[rest], o_id[rest]
+                continue
+        plb, pid = o_lb[pick], o_id[pick]
         warm = ([torch.cat([a[pick], a[pick]]) for a in o_alpha], [torch.cat([b[pick], b[pick]]) for b in o_beta])
-        layer, neuron = _choose(Ws, bs, lo, hi, pre, ph)
-        if layer is None:
-            break  # nothing left to split (every neuron fixed, yet open: cannot happen for exact leaves)
         c_ph = [torch.cat([p, p]) for p in ph]
         idx = torch.arange(take)
         for k in range(n_layers):
@@ -207,6 +243,9 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
         own = res.lb.max(dim=1).values
         c_lb = torch.maximum(own, torch.cat([plb, plb]))
         done = c_lb > threshold
+        hit = _unsafe_corner(Ws, bs, lo, hi, res.lam[~done], is_unsafe)
+        if hit is not None:
+            return None, -np.inf, {"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)}, hit
         for i in torch.nonzero(done).flatten().tolist():
             tree.closures.append(_closure(int(c_id[i]), polytope, local, [a[i:i + 1] for a in c_alphas],
                                           [b[i:i + 1] for b in c_betas] if c_betas else None, nmap,
@@ -226,35 +265,101 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
             progress(f"ReLU split, {label}: {o_id.numel()} open, {len(tree.closures)} closed, "
                      f"worst bound {worst:.4g}")
     stats = {"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)}
-    if o_id.numel():
-        return None, float(o_lb.min()), stats
-    return tree, 0.0, stats
+    if o_id.numel() or stuck:
+        return None, min(([float(o_lb.min())] if o_id.numel() else []) + stuck), stats, None
+    return tree, 0.0, stats, None
 
 
-def _choose(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds,
-            phases: list[Tensor]) -> tuple[Tensor | None, Tensor]:
-    """Per domain, the (layer, neuron) with the largest intercept score among unstable
-    neurons, scored with the coefficients of the domain's best row."""
+def _choose(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds, phases: list[Tensor],
+            score_slopes: tuple[list[Tensor], list[Tensor]] | None = None,
+            try_slopes: tuple[list[Tensor], list[Tensor]] | None = None,
+            candidates: int = 1) -> tuple[Tensor, Tensor]:
+    """Per domain, the (layer, neuron) to split (layer -1: no unstable neuron is left).
+
+    Scores: the intercept (BaBSR-style) of each unstable neuron, weighted by the coefficient
+    of the domain's best row in the domain's own bound (its alphas and betas).  With
+    ``candidates > 1`` (filtered smart branching), the best-scored neurons are tried: each
+    one's two children are bounded with the domain's slopes (no new optimisation) and the
+    neuron whose worse child is best wins.
+    """
     n = phases[0].shape[0]
     record: dict[int, Tensor] = {}
-    res = backward_bound(Ws, bs, lo.expand(n, -1), hi.expand(n, -1), pre, record=record)
+    lo_n, hi_n = lo.expand(n, -1), hi.expand(n, -1)
+    alphas, betas = score_slopes or (None, None)
+    res = backward_bound(Ws, bs, lo_n, hi_n, pre, alphas, betas, phases, record=record)
     rows = res.lb.argmax(dim=1)
-    best_score = torch.full((n,), -1.0, dtype=torch.float64)
-    best_layer = torch.full((n,), -1, dtype=torch.long)
-    best_neuron = torch.zeros(n, dtype=torch.long)
+    scores, offsets = [], [0]
     for k, (l, u) in enumerate(pre):
         lam = record[k][torch.arange(n), rows]  # [n, n_k]
         unstable = (l < 0) & (u > 0) & (phases[k] == 0)
-        s, t = relu_upper(l, u)
-        score = torch.where(unstable, lam.clamp(max=0).abs() * t + 1e-12 * (u - l), torch.full_like(l, -1.0))
-        top, idx = score.max(dim=1)
-        better = top > best_score
-        best_score = torch.where(better, top, best_score)
-        best_layer = torch.where(better, torch.full_like(best_layer, k), best_layer)
-        best_neuron = torch.where(better, idx, best_neuron)
-    if bool((best_layer < 0).any()):
-        return None, best_neuron
-    return best_layer, best_neuron
+        _, t = relu_upper(l, u)
+        scores.append(torch.where(unstable, lam.clamp(max=0).abs() * t + 1e-12 * (u - l), torch.full_like(l, -1.0)))
+        offsets.append(offsets[-1] + l.shape[1])
+    flat = torch.cat(scores, dim=1)  # [n, total neurons]
+    k_top = min(candidates, flat.shape[1])
+    top, where = flat.topk(k_top, dim=1)
+    if k_top > 1:
+        # bound both children of each candidate with the domain's slopes: [2 * k_top * n] domains
+        valid = top >= 0
+        cand = where.T.reshape(-1)  # candidate-major: [k_top * n]
+        dom = torch.arange(n).repeat(k_top)
+        c_ph = [torch.cat([p[dom], p[dom]]) for p in phases]
+        c_pre = [(torch.cat([l[dom], l[dom]]), torch.cat([u[dom], u[dom]])) for l, u in pre]
+        m = k_top * n
+        for k in range(len(pre)):
+            sel = (cand >= offsets[k]) & (cand < offsets[k + 1])
+            idx = torch.nonzero(sel).flatten()
+            j = cand[idx] - offsets[k]
+            c_ph[k][idx, j] = 1.0
+            c_ph[k][m + idx, j] = -1.0
+            cl, cu = c_pre[k]
+            cl[idx, j] = cl[idx, j].clamp(min=0)
+            cu[m + idx, j] = cu[m + idx, j].clamp(max=0)
+        alphas, betas = try_slopes or (None, None)
+        c_al = None if alphas is None else [torch.cat([a[dom], a[dom]]) for a in alphas]
+        c_be = None if betas is None else [torch.cat([b[dom], b[dom]]) for b in betas]
+        both = backward_bound(Ws, bs, lo.expand(2 * m, -1), hi.expand(2 * m, -1), c_pre, c_al, c_be, c_ph)
+        worse = torch.minimum(both.lb[:m].max(dim=1).values, both.lb[m:].max(dim=1).values).view(k_top, n).T
+        worse = torch.where(valid, worse, torch.full_like(worse, -torch.inf))
+        pick = worse.argmax(dim=1)
+        chosen = where[torch.arange(n), pick]
+    else:
+        chosen = where[:, 0]
+    bounds = torch.tensor(offsets[1:])
+    layer = torch.bucketize(chosen, bounds, right=True)
+    neuron = chosen - torch.tensor(offsets)[layer]
+    exhausted = top[:, 0] < 0
+    return torch.where(exhausted, -1, layer), torch.where(exhausted, 0, neuron)
+
+
+def _settle(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds, phases: list[Tensor],
+            slopes: tuple[list[Tensor], list[Tensor]], threshold: float,
+            options: ReluSplitOptions) -> tuple[Any, list[Tensor], list[Tensor]]:
+    """A long alpha/beta optimisation of fully split domains (their bound is then the LP's)."""
+    n = phases[0].shape[0]
+    res, alphas, betas = optimize_alpha(Ws, bs, lo.expand(n, -1), hi.expand(n, -1), pre,
+                                        iterations=options.exhausted_iterations, phases=phases, betas_init=True,
+                                        stop=threshold, warm=slopes, lr=options.lr_alpha, lr_beta=options.lr_beta)
+    assert betas is not None
+    return res, alphas, betas
+
+
+def _unsafe_corner(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, lam: Tensor,
+                   is_unsafe: Callable[[np.ndarray], bool] | None, tries: int = 3) -> np.ndarray | None:
+    """Of the box corners that minimise the domains' linear bounds (``lam``: ``[n, m, n0]``),
+    one inside the polytope (every row <= 0) that the replay accepts, if any."""
+    from verify.refine.input_split import chain_eval
+
+    if lam.shape[0] == 0:
+        return None
+    corners = torch.where(lam > 0, lo.unsqueeze(1), hi.unsqueeze(1)).reshape(-1, lo.shape[1])
+    g = chain_eval(Ws, bs, corners).max(dim=1).values
+    bad = torch.nonzero(g <= 0).flatten()
+    for i in bad[torch.argsort(g[bad])][:tries].tolist():
+        x = corners[i].numpy()
+        if is_unsafe is None or is_unsafe(x):
+            return x
+    return None
 
 
 def _candidate(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, res: Any) -> np.ndarray | None:
