@@ -2,10 +2,15 @@
 
 A domain fixes the phase of some neurons (``z >= 0`` or ``z <= 0``).  Its bound uses the
 root's pre-activation bounds clamped by the phases, and optimised lower slopes (alpha)
-and split multipliers (beta, as in beta-CROWN) for the property rows.  Each round takes
-the worst open domains, splits each on the unstable neuron with the largest
-"intercept" score (the area its upper relaxation adds, weighted by how much the bound
-depends on it — a BaBSR-style estimate), and bounds all children in one batch.
+and split multipliers (beta, as in beta-CROWN) for the property rows; children start
+their optimisation from their parent's alphas and betas.  Each round takes the worst
+open domains and splits each on one unstable neuron: the few with the largest
+"intercept" score (the area the upper relaxation adds, weighted by how much the bound
+depends on it — a BaBSR-style estimate) are tried with the parent's slopes, and the one
+whose worse child is best wins (filtered smart branching).  All children are bounded in
+one batch.  The box corners their bounds point at are run through the network, so a
+violated property usually ends early; a domain with every unstable neuron split is a
+linear program, which a long beta optimisation settles.
 
 The proof for a certificate is the split tree (two children per split: both phases of
 the same neuron) and, per closure, the alphas and betas that gave the bound.
@@ -263,7 +268,7 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
             last_report = now
             worst = float(o_lb.min()) if o_id.numel() else 0.0
             progress(f"ReLU split, {label}: {o_id.numel()} open, {len(tree.closures)} closed, "
-                     f"worst bound {worst:.4g}")
+                     f"worst bound {worst:.4g}" + (f", {len(stuck)} fully split and open" if stuck else ""))
     stats = {"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)}
     if o_id.numel() or stuck:
         return None, min(([float(o_lb.min())] if o_id.numel() else []) + stuck), stats, None
@@ -277,9 +282,9 @@ def _choose(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bou
     """Per domain, the (layer, neuron) to split (layer -1: no unstable neuron is left).
 
     Scores: the intercept (BaBSR-style) of each unstable neuron, weighted by the coefficient
-    of the domain's best row in the domain's own bound (its alphas and betas).  With
+    of the domain's best row in a bound with ``score_slopes`` (default slopes if None).  With
     ``candidates > 1`` (filtered smart branching), the best-scored neurons are tried: each
-    one's two children are bounded with the domain's slopes (no new optimisation) and the
+    one's two children are bounded with ``try_slopes`` (no new optimisation) and the
     neuron whose worse child is best wins.
     """
     n = phases[0].shape[0]
