@@ -38,6 +38,14 @@ def samples(lo: torch.Tensor, hi: torch.Tensor, k: int, seed: int) -> np.ndarray
     return lo.numpy()[:, None] + u * (hi - lo).numpy()[:, None]
 
 
+def chain_with_bounds(seed: int, sizes: list[int], batch: int) -> tuple:
+    """A random chain, its tensors, ``batch`` random boxes and CROWN's hidden-layer bounds on them."""
+    chain = random_chain(seed, sizes)
+    Ws, bs = chain.torch()
+    lo, hi = box(seed, sizes[0], batch)
+    return chain, Ws, bs, lo, hi, crown_bounds(Ws, bs, lo, hi, last=False)
+
+
 chains = st.tuples(st.integers(0, 10_000), st.lists(st.integers(1, 12), min_size=2, max_size=5),
                    st.integers(1, 6))
 
@@ -67,10 +75,7 @@ def test_every_sample_lies_inside_every_bound(params: tuple) -> None:
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000))
 def test_beta_bounds_hold_on_the_split_domain(seed: int) -> None:
-    chain = random_chain(seed, [3, 8, 8, 2])
-    Ws, bs = chain.torch()
-    lo, hi = box(seed, 3, 1)
-    root = crown_bounds(Ws, bs, lo, hi, last=False)
+    chain, Ws, bs, lo, hi, root = chain_with_bounds(seed, [3, 8, 8, 2], 1)
     l0, u0 = root[0]
     unstable = torch.nonzero((l0[0] < 0) & (u0[0] > 0)).flatten()
     if unstable.numel() == 0:
@@ -117,10 +122,7 @@ def test_crown_is_tighter_than_intervals_on_a_hand_checkable_net() -> None:
 def test_alpha_search_moves_when_the_interval_bound_is_better_at_the_start() -> None:
     # seed 39: at the default slopes the interval bound beats back-substitution; the search
     # must still climb (it used to stall: the maximum of the two has no gradient in the slopes)
-    chain = random_chain(39, [4, 10, 10, 10, 1])
-    Ws, bs = chain.torch()
-    lo, hi = box(39, 4, 1)
-    pre = crown_bounds(Ws, bs, lo, hi, last=False)
+    _, Ws, bs, lo, hi, pre = chain_with_bounds(39, [4, 10, 10, 10, 1], 1)
     start = backward_bound(Ws, bs, lo, hi, pre)
     assert start.linear_lb is not None and float(start.linear_lb) < float(start.lb) - 0.05
     best, _, _ = optimize_alpha(Ws, bs, lo, hi, pre, iterations=20)
@@ -130,10 +132,7 @@ def test_alpha_search_moves_when_the_interval_bound_is_better_at_the_start() -> 
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 10_000))
 def test_a_warm_start_never_loses_what_it_started_from(seed: int) -> None:
-    chain = random_chain(seed, [3, 8, 8, 2])
-    Ws, bs = chain.torch()
-    lo, hi = box(seed, 3, 2)
-    pre = crown_bounds(Ws, bs, lo, hi, last=False)
+    chain, Ws, bs, lo, hi, pre = chain_with_bounds(seed, [3, 8, 8, 2], 2)
     first, alphas, _ = optimize_alpha(Ws, bs, lo, hi, pre, iterations=5)
     again, _, _ = optimize_alpha(Ws, bs, lo, hi, pre, iterations=5, warm=(alphas, None))
     assert np.all(again.lb.numpy() >= first.lb.numpy() - 1e-12)

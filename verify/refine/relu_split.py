@@ -131,8 +131,8 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     if np.all(lbp > threshold):
         return CaseOutcome("verified", "alpha-crown", float(lbp.min()),
                            _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap)), stats=stats)
-    cand = _candidate(Ws, bs, lo, hi, res)
-    if cand is not None and (is_unsafe is None or is_unsafe(cand)):
+    cand = _unsafe_corner(Ws, bs, lo, hi, res.lam, is_unsafe)
+    if cand is not None:
         return CaseOutcome("candidate", "alpha-crown", -np.inf, candidate=cand, stats=stats)
     if search is not None:
         # ReLU splitting finds no counterexamples itself: look for one first
@@ -181,6 +181,10 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
     o_beta = [torch.zeros_like(a) for a in root_alphas]
     bounded, rounds, last_report = 0, 0, time.monotonic()
     stuck: list[float] = []  # bounds of fully split domains that stay open
+
+    def stats() -> dict[str, int]:
+        return {"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)}
+
     while o_id.numel():
         now = time.monotonic()
         if now >= deadline or o_id.numel() > options.max_open:
@@ -209,8 +213,7 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
                                               float(lb_ex[i])))
             hit = _unsafe_corner(Ws, bs, lo, hi, ex[0].lam[lb_ex <= threshold], is_unsafe)
             if hit is not None:
-                return None, -np.inf, {"domains_bounded": bounded, "rounds": rounds,
-                                       "tree_nodes": len(tree.parent)}, hit
+                return None, -np.inf, stats(), hit
             stuck.extend(lb_ex[lb_ex <= threshold].tolist())
             pick = pick[~exhausted]
             layer, neuron = layer[~exhausted], neuron[~exhausted]
@@ -250,7 +253,7 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
         done = c_lb > threshold
         hit = _unsafe_corner(Ws, bs, lo, hi, res.lam[~done], is_unsafe)
         if hit is not None:
-            return None, -np.inf, {"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)}, hit
+            return None, -np.inf, stats(), hit
         for i in torch.nonzero(done).flatten().tolist():
             tree.closures.append(_closure(int(c_id[i]), polytope, local, [a[i:i + 1] for a in c_alphas],
                                           [b[i:i + 1] for b in c_betas] if c_betas else None, nmap,
@@ -269,10 +272,9 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
             worst = float(o_lb.min()) if o_id.numel() else 0.0
             progress(f"ReLU split, {label}: {o_id.numel()} open, {len(tree.closures)} closed, "
                      f"worst bound {worst:.4g}" + (f", {len(stuck)} fully split and open" if stuck else ""))
-    stats = {"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)}
     if o_id.numel() or stuck:
-        return None, min(([float(o_lb.min())] if o_id.numel() else []) + stuck), stats, None
-    return tree, 0.0, stats, None
+        return None, min(([float(o_lb.min())] if o_id.numel() else []) + stuck), stats(), None
+    return tree, 0.0, stats(), None
 
 
 def _choose(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds, phases: list[Tensor],
@@ -289,9 +291,8 @@ def _choose(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bou
     """
     n = phases[0].shape[0]
     record: dict[int, Tensor] = {}
-    lo_n, hi_n = lo.expand(n, -1), hi.expand(n, -1)
     alphas, betas = score_slopes or (None, None)
-    res = backward_bound(Ws, bs, lo_n, hi_n, pre, alphas, betas, phases, record=record)
+    res = backward_bound(Ws, bs, lo.expand(n, -1), hi.expand(n, -1), pre, alphas, betas, phases, record=record)
     rows = res.lb.argmax(dim=1)
     scores, offsets = [], [0]
     for k, (l, u) in enumerate(pre):
@@ -350,30 +351,15 @@ def _settle(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bou
 
 
 def _unsafe_corner(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, lam: Tensor,
-                   is_unsafe: Callable[[np.ndarray], bool] | None, tries: int = 3) -> np.ndarray | None:
+                   is_unsafe: Callable[[np.ndarray], bool] | None) -> np.ndarray | None:
     """Of the box corners that minimise the domains' linear bounds (``lam``: ``[n, m, n0]``),
-    one inside the polytope (every row <= 0) that the replay accepts, if any."""
-    from verify.refine.input_split import chain_eval
+    one where every row is <= 0 that the replay accepts, if any."""
+    from verify.refine.input_split import _first_unsafe
 
     if lam.shape[0] == 0:
         return None
     corners = torch.where(lam > 0, lo.unsqueeze(1), hi.unsqueeze(1)).reshape(-1, lo.shape[1])
-    g = chain_eval(Ws, bs, corners).max(dim=1).values
-    bad = torch.nonzero(g <= 0).flatten()
-    for i in bad[torch.argsort(g[bad])][:tries].tolist():
-        x = corners[i].numpy()
-        if is_unsafe is None or is_unsafe(x):
-            return x
-    return None
-
-
-def _candidate(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, res: Any) -> np.ndarray | None:
-    from verify.refine.input_split import chain_eval
-
-    corners = torch.where(res.lam > 0, lo.unsqueeze(1), hi.unsqueeze(1))[0]
-    g = chain_eval(Ws, bs, corners).max(dim=1).values
-    i = int(torch.argmin(g))
-    return corners[i].numpy() if float(g[i]) <= 0 else None
+    return _first_unsafe(Ws, bs, [torch.arange(lam.shape[1])], corners, is_unsafe)
 
 
 def _closure(node: int, polytope: int, select: np.ndarray, alphas: list[Tensor], betas: list[Tensor] | None,
