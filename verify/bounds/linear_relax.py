@@ -49,6 +49,19 @@ def relu_lower_default(l: Tensor, u: Tensor) -> Tensor:
     return ((l >= 0) | ((u > -l) & (u > 0))).to(l.dtype)
 
 
+Relaxation = tuple[Tensor, Tensor, Tensor]
+
+
+def relaxations(pre: Bounds) -> list[Relaxation]:
+    """Per ReLU layer: upper slope and intercept, and the default lower slope (computed once
+    and shared by every back-substitution that goes through the layer)."""
+    out = []
+    for l, u in pre:
+        s, t = relu_upper(l, u)
+        out.append((s, t, relu_lower_default(l, u)))
+    return out
+
+
 def apply_phases(pre: Bounds, phases: list[Tensor] | None) -> Bounds:
     """Tighten pre-activation bounds with split constraints (z >= 0: l = max(l, 0); z <= 0: u = min(u, 0))."""
     if phases is None:
@@ -135,7 +148,8 @@ class BackwardResult:
 def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds,
                    alphas: list[Tensor] | None = None, betas: list[Tensor] | None = None,
                    phases: list[Tensor] | None = None, W_last: Tensor | None = None,
-                   b_last: Tensor | None = None, record: dict[int, Tensor] | None = None) -> BackwardResult:
+                   b_last: Tensor | None = None, record: dict[int, Tensor] | None = None,
+                   relax: list[Relaxation] | None = None) -> BackwardResult:
     """Lower bound of the chain's output (or of ``W_last a_{K-1} + b_last``) by back-substitution.
 
     With ``record``, the coefficients on each ReLU layer's output (before relaxing it) are
@@ -144,7 +158,8 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
     ``pre`` holds the pre-activation bounds of the K-1 ReLU layers (already tightened by
     the phases).  ``alphas[k]`` (``[N, m, n_k]`` or broadcastable) are lower slopes of
     unstable neurons; ``betas[k]`` (``[N, m, n_k]``, >= 0) multiply the split
-    constraints ``phase * z >= 0``.
+    constraints ``phase * z >= 0``.  ``relax`` (from :func:`relaxations` of ``pre``) saves
+    recomputing the relaxations.
     """
     K = len(Ws)
     N = lo.shape[0]
@@ -161,12 +176,16 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
         ibp_lb = (lam @ mid).squeeze(-1) - (lam.abs() @ rad).squeeze(-1) + const
     for k in range(K - 2, -1, -1):
         l, u = pre[k]
-        s, t = relu_upper(l, u)
+        if relax is not None:
+            s, t, a_default = relax[k]
+        else:
+            s, t = relu_upper(l, u)
+            a_default = None
         if alphas is not None and alphas[k] is not None:
             unstable = (l < 0) & (u > 0)
             a = torch.where(unstable.unsqueeze(1), alphas[k], (l >= 0).to(l.dtype).unsqueeze(1))
         else:
-            a = relu_lower_default(l, u).unsqueeze(1)
+            a = (relu_lower_default(l, u) if a_default is None else a_default).unsqueeze(1)
         if record is not None:
             record[k] = lam
         lam_pos = lam.clamp(min=0)
@@ -216,6 +235,7 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
     if parent is not None:
         first = (torch.maximum(first[0], parent[0][0]), torch.minimum(first[1], parent[0][1]))
     pre: Bounds = apply_phases([first], None if phases is None else phases[:1]) if K > 1 else [first]
+    rel = relaxations(pre)  # the relaxations of the layers in pre, for every back-substitution
     if symbolic:
         # A[j, i, :]: coefficients of neuron j in domain i (inputs, then the constant)
         AL = torch.cat([Ws[0].unsqueeze(1).expand(-1, N, -1), bs[0].view(-1, 1, 1).expand(-1, N, 1)], dim=2)
@@ -225,12 +245,12 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
         if k < start:
             assert parent is not None
             pre.extend(apply_phases([parent[k]], None if phases is None else [phases[k]]))
+            rel.extend(relaxations(pre[-1:]))
             continue
         lp, upp = pre[-1]
         l, u = box_affine(W, b, lp.clamp(min=0), upp.clamp(min=0))
         if symbolic:
-            s, t = relu_upper(lp, upp)
-            a = relu_lower_default(lp, upp)
+            s, t, a = rel[-1]
             AL_a = AL * a.T.unsqueeze(-1)
             AU_a = AU * s.T.unsqueeze(-1)
             AU_a[:, :, n0] += t.T
@@ -255,7 +275,8 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
         if dom.numel():
             Wr, br = W[neu], b[neu]  # [P, n_prev], [P]
             res = backward_bound(Ws[:k + 1], bs[:k + 1], lo[dom], hi[dom], [(pl[dom], pu[dom]) for pl, pu in pre],
-                                 W_last=torch.stack([Wr, -Wr], dim=1), b_last=torch.stack([br, -br], dim=1))
+                                 W_last=torch.stack([Wr, -Wr], dim=1), b_last=torch.stack([br, -br], dim=1),
+                                 relax=[(rs[dom], rt[dom], ra[dom]) for rs, rt, ra in rel])
             l = l.clone()
             u = u.clone()
             l[dom, neu] = torch.maximum(l[dom, neu], res.lb[:, 0])
@@ -264,6 +285,8 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
             l = torch.where(phases[k] > 0, l.clamp(min=0), l)
             u = torch.where(phases[k] < 0, u.clamp(max=0), u)
         pre.append((l, u))
+        if k < K - 1:
+            rel.extend(relaxations(pre[-1:]))
     return pre
 
 

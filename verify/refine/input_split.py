@@ -39,7 +39,7 @@ MAX_ASPECT = float(os.environ.get("VERIFY_ASPECT", "512"))
 WIDEST_EVERY = int(os.environ.get("VERIFY_WIDEST", "4"))
 
 #: Domains bounded per CROWN call: small enough that the [chunk, m, n] tensors stay in cache.
-CROWN_CHUNK = 32
+CROWN_CHUNK = 64
 
 
 @dataclass
