@@ -147,6 +147,12 @@ def test_relu_split_certificate_and_a_changed_slope(tmp_path: Path) -> None:
     cert = result.certificate
     assert cert is not None and cert["cases"][0]["kind"] == "relu-split"
     assert check_certificate(model_path, spec_path, cert).valid
+    body = cert["cases"][0]["relu-split"]
+    assert body["children_bounds"] == "parent"  # the children keep their parent's hidden bounds
+    odd = copy.deepcopy(cert)
+    odd["cases"][0]["relu-split"]["children_bounds"] = "guessed"
+    report = check_certificate(model_path, spec_path, odd)
+    assert not report.valid and "children_bounds" in report.message
     bad = copy.deepcopy(cert)
     closure = bad["cases"][0]["relu-split"]["trees"][-1]["closures"][0]
     closure["alphas"] = [encode_array(1.0 - decode_array(a)) for a in closure["alphas"]]

@@ -292,11 +292,15 @@ def _check_relu_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], whe
     together they must cover all of them."""
     trees = proof["relu-split"]["trees"]
     slopes = _root_slopes(proof["relu-split"].get("root_slopes", []), net, where)
+    children = proof["relu-split"].get("children_bounds", "recomputed")
+    if children not in ("recomputed", "parent"):
+        raise ClaimFailed(f"{where}: children_bounds must be 'recomputed' or 'parent', not {children!r:.40}")
     covered: set[int] = set()
     claims = 0
     for t, item in enumerate(trees):
         polys = [int(p) for p in item["polytopes"]]
-        claims += _check_relu_tree(net, case, item, polys, f"{where}, tree {t}", slopes)
+        claims += _check_relu_tree(net, case, item, polys, f"{where}, tree {t}", slopes,
+                                   recompute=children == "recomputed")
         covered.update(polys)
     missing = sorted(set(range(len(case.unsafe))) - covered)
     if missing:
@@ -321,10 +325,13 @@ def _root_slopes(entries: list[dict[str, Any]], net: CheckerNetwork,
 
 
 def _check_relu_tree(net: CheckerNetwork, case: Any, body: dict[str, Any], polys: list[int], where: str,
-                     slopes: dict[int, tuple[np.ndarray, list[np.ndarray]]] | None = None) -> int:
+                     slopes: dict[int, tuple[np.ndarray, list[np.ndarray]]] | None = None,
+                     recompute: bool = True) -> int:
     """One tree: it splits neurons into both phases; each leaf is closed for every polytope
     in ``polys``; every closure's bound (recomputed top-down: the path's phases, the
-    parent's bounds, the recorded alphas and betas) holds."""
+    parent's bounds, the recorded alphas and betas) holds.  With ``recompute`` a node's
+    hidden-layer bounds from its split layer on are recomputed (and intersected with its
+    parent's); without, they are its parent's, clamped by the split (as the producer chose)."""
     parent, layer, neuron, phase = _tree_columns(body["tree"], where, parent=np.int64, layer=np.int64,
                                                  neuron=np.int64, phase=np.int64)
     n = parent.shape[0]
@@ -387,7 +394,7 @@ def _check_relu_tree(net: CheckerNetwork, case: Any, body: dict[str, Any], polys
                 par = [(np.stack([r[k][0] for r in rows]), np.stack([r[k][1] for r in rows]))
                        for k in range(len(sizes))]
             # layers before a node's own split are its parent's (the split cannot change them)
-            first = min(int(layer[i]) for i in chunk) if level > 0 else 0
+            first = (min(int(layer[i]) for i in chunk) if recompute else len(sizes)) if level > 0 else 0
             pre, op_inputs = bounder.intermediate(lo, hi, phases=phases, parent=par, start=first,
                                                   slopes=slopes if level == 0 else None)
             for j, node in enumerate(chunk):

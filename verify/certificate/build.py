@@ -26,7 +26,9 @@ margin)`` claims that on that node's box some row ``C_r y <= d_r`` of unsafe pol
 has ``C_r y - d_r >= margin > 0``, by CROWN (interval and symbolic bounds,
 back-substitution for unstable neurons, adaptive lower slopes unless ``alphas`` are
 given).  Relu-split proofs (kind ``relu-split``) record a tree of neuron phases instead,
-with the alphas and betas of each closure; see :mod:`verify.refine.relu_split`.
+with the alphas and betas of each closure, and ``children_bounds``: ``"parent"`` when a
+node's hidden-layer bounds are its parent's clamped by its split, ``"recomputed"`` (the
+default) when they are recomputed from the split layer on; see :mod:`verify.refine.relu_split`.
 
 Module proofs (kind ``modules``, built by :mod:`verify.certificate.modules`, checked by
 :mod:`verify.certcheck.modules`) cut the network at ReLU layers into modules of

@@ -133,7 +133,7 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     trees = [root_tree] if root_tree.closures else []
     if np.all(lbp > threshold):
         return CaseOutcome("verified", "alpha-crown", float(lbp.min()),
-                           _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap)), stats=stats)
+                           _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap), options.recompute), stats=stats)
     cand = _unsafe_corner(Ws, bs, lo, hi, res.lam, is_unsafe)
     if cand is not None:
         return CaseOutcome("candidate", "alpha-crown", -np.inf, candidate=cand, stats=stats)
@@ -163,7 +163,7 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
         margins.append(min(float(e["margin"]) for e in tree.closures))
     stats.update(totals)
     return CaseOutcome("verified", "relu-split", min(margins),
-                       _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap)), stats=stats)
+                       _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap), options.recompute), stats=stats)
 
 
 def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pre: Bounds, root_lb: float,
@@ -393,7 +393,7 @@ def _root_slopes(inter: dict[int, tuple[Tensor, list[Tensor]]], nmap: NeuronMap)
 
 
 def _proof(case_index: int, trees: list[ReluTree], sizes: list[int],
-           root_slopes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+           root_slopes: list[dict[str, Any]] | None = None, recompute: bool = False) -> dict[str, Any]:
     """One tree per group of polytopes: each tree's leaves are closed for the polytopes it covers."""
     out = []
     for tree in trees:
@@ -403,7 +403,8 @@ def _proof(case_index: int, trees: list[ReluTree], sizes: list[int],
                              "neuron": encode_array(np.asarray(tree.neuron), "<i4"),
                              "phase": encode_array(np.asarray(tree.phase), "|i1")},
                     "closures": tree.closures})
-    body: dict[str, Any] = {"layer_sizes": sizes, "trees": out}
+    body: dict[str, Any] = {"layer_sizes": sizes, "trees": out,
+                            "children_bounds": "recomputed" if recompute else "parent"}
     if root_slopes:
         body["root_slopes"] = root_slopes
     return {"case": case_index, "kind": "relu-split", "relu-split": body}
