@@ -133,7 +133,8 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     trees = [root_tree] if root_tree.closures else []
     if np.all(lbp > threshold):
         return CaseOutcome("verified", "alpha-crown", float(lbp.min()),
-                           _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap), options.recompute), stats=stats)
+                           _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap), options.recompute),
+                           stats=stats)
     cand = _unsafe_corner(Ws, bs, lo, hi, res.lam, is_unsafe)
     if cand is not None:
         return CaseOutcome("candidate", "alpha-crown", -np.inf, candidate=cand, stats=stats)
