@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+
+# one thread per process, as in run_family.py: numpy's default threads ran the checks
+# 2-4 times slower on 2 cores when two of these ran side by side
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def main(argv: list[str] | None = None) -> int:
