@@ -167,6 +167,51 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
                        _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap), options.recompute), stats=stats)
 
 
+class DomainPool:
+    """Open domains in preallocated tensors (first dimension: slots), with their bounds and
+    tree nodes.  Taking the worst and adding children move only those domains: copying a
+    frontier of 100k domains (about 3 GB on MNIST 256x4) every round cost more than the
+    bounding itself."""
+
+    def __init__(self, fields: list[Tensor], lb: Tensor, ids: Tensor) -> None:
+        self.fields = [f.clone() for f in fields]
+        self.lb = lb.clone()
+        self.ids = ids.clone()
+        self.used = torch.ones(lb.shape[0], dtype=torch.bool)
+
+    @property
+    def size(self) -> int:
+        return int(self.used.sum())
+
+    def worst(self) -> float:
+        """The lowest bound of an open domain (the pool must not be empty)."""
+        return float(self.lb[self.used].min())
+
+    def take(self, n: int) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """Remove the ``n`` domains with the lowest bounds: their bounds, nodes and fields."""
+        key = torch.where(self.used, self.lb, torch.full_like(self.lb, torch.inf))
+        slots = torch.topk(key, n, largest=False).indices
+        self.used[slots] = False
+        return self.lb[slots], self.ids[slots], [f[slots] for f in self.fields]
+
+    def add(self, fields: list[Tensor], lb: Tensor, ids: Tensor) -> None:
+        n = lb.shape[0]
+        free = torch.nonzero(~self.used).flatten()
+        if free.numel() < n:
+            grow = max(n - free.numel(), self.lb.shape[0])
+            self.fields = [torch.cat([f, f.new_zeros((grow, *f.shape[1:]))]) for f in self.fields]
+            self.lb = torch.cat([self.lb, self.lb.new_zeros(grow)])
+            self.ids = torch.cat([self.ids, self.ids.new_zeros(grow)])
+            self.used = torch.cat([self.used, torch.zeros(grow, dtype=torch.bool)])
+            free = torch.nonzero(~self.used).flatten()
+        slots = free[:n]
+        for f, new in zip(self.fields, fields):
+            f[slots] = new
+        self.lb[slots] = lb
+        self.ids[slots] = ids
+        self.used[slots] = True
+
+
 def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pre: Bounds, root_lb: float,
              root_alphas: list[Tensor], polytope: int, rows: np.ndarray, deadline: float, threshold: float,
              options: ReluSplitOptions, nmap: NeuronMap, progress: Callable[[str], None] | None,
@@ -177,29 +222,31 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
     sizes = [int(l.shape[1]) for l, _ in root_pre]
     local = np.arange(len(rows))
     tree = ReluTree()
-    o_ph = [torch.zeros(1, n, dtype=torch.float64) for n in sizes]
-    o_lb, o_id = torch.tensor([root_lb], dtype=torch.float64), torch.tensor([0])
-    o_pre = [(l.clone(), u.clone()) for l, u in root_pre]
-    # each open domain's alphas and betas: its children start their optimisation from them
-    o_alpha = [a.clone() for a in root_alphas]
-    o_beta = [torch.zeros_like(a) for a in root_alphas]
+    # the open domains: phases, hidden-layer bounds, alphas and betas (children start their
+    # optimisation from their parent's), tree node and bound
+    pool = DomainPool([torch.zeros(1, n, dtype=torch.float64) for n in sizes]
+                      + [l.clone() for l, _ in root_pre] + [u.clone() for _, u in root_pre]
+                      + [a.clone() for a in root_alphas] + [torch.zeros_like(a) for a in root_alphas],
+                      torch.tensor([root_lb], dtype=torch.float64), torch.tensor([0]))
+    L = n_layers
+
+    def unpack(ts: list[Tensor]) -> tuple[list[Tensor], Bounds, tuple[list[Tensor], list[Tensor]]]:
+        return ts[:L], list(zip(ts[L:2 * L], ts[2 * L:3 * L])), (ts[3 * L:4 * L], ts[4 * L:5 * L])
+
     bounded, rounds, last_report = 0, 0, time.monotonic()
     stuck: list[float] = []  # bounds of fully split domains that stay open
 
     def stats() -> dict[str, int]:
         return {"domains_bounded": bounded, "rounds": rounds, "tree_nodes": len(tree.parent)}
 
-    while o_id.numel():
+    while pool.size:
         now = time.monotonic()
-        if now >= deadline or o_id.numel() > options.max_open:
+        if now >= deadline or pool.size > options.max_open:
             break
         rounds += 1
-        order = torch.argsort(o_lb)
-        take = min(options.batch, o_id.numel())
-        pick, rest = order[:take], order[take:]
-        ph = [p[pick] for p in o_ph]
-        pre = [(l[pick], u[pick]) for l, u in o_pre]
-        slopes = ([a[pick] for a in o_alpha], [b[pick] for b in o_beta])
+        take = min(options.batch, pool.size)
+        plb, pid, fields = pool.take(take)
+        ph, pre, slopes = unpack(fields)
         layer, neuron = _choose(Ws, bs, lo, hi, pre, ph, slopes if options.score_with_slopes else None,
                                 slopes, options.candidates)
         exhausted = layer < 0
@@ -212,25 +259,20 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
             bounded += int(sel.numel())
             lb_ex = ex[0].lb.max(dim=1).values
             for i in torch.nonzero(lb_ex > threshold).flatten().tolist():
-                tree.closures.append(_closure(int(o_id[pick[sel[i]]]), polytope, local,
+                tree.closures.append(_closure(int(pid[sel[i]]), polytope, local,
                                               [a[i:i + 1] for a in ex[1]], [b[i:i + 1] for b in ex[2]], nmap,
                                               float(lb_ex[i])))
             hit = _unsafe_corner(Ws, bs, lo, hi, ex[0].lam[lb_ex <= threshold], is_unsafe)
             if hit is not None:
                 return None, -np.inf, stats(), hit
             stuck.extend(lb_ex[lb_ex <= threshold].tolist())
-            pick = pick[~exhausted]
-            layer, neuron = layer[~exhausted], neuron[~exhausted]
-            take = int(pick.numel())
-            ph = [p[pick] for p in o_ph]
-            pre = [(l[pick], u[pick]) for l, u in o_pre]
+            live = ~exhausted
+            layer, neuron, plb, pid = layer[live], neuron[live], plb[live], pid[live]
+            ph, pre, slopes = unpack([t[live] for t in fields])
+            take = int(live.sum())
             if take == 0:
-                o_ph, o_alpha, o_beta = ([t[rest] for t in ts] for ts in (o_ph, o_alpha, o_beta))
-                o_pre = [(l[rest], u[rest]) for l, u in o_pre]
-                o_lb, o_id = o_lb[rest], o_id[rest]
                 continue
-        plb, pid = o_lb[pick], o_id[pick]
-        warm = ([torch.cat([a[pick], a[pick]]) for a in o_alpha], [torch.cat([b[pick], b[pick]]) for b in o_beta])
+        warm = ([torch.cat([a, a]) for a in slopes[0]], [torch.cat([b, b]) for b in slopes[1]])
         c_ph = [torch.cat([p, p]) for p in ph]
         idx = torch.arange(take)
         for k in range(n_layers):
@@ -242,8 +284,8 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
                for p, k, j in zip(pid.tolist(), layer.tolist(), neuron.tolist())]
         c_id = torch.tensor(ids)
         c_lo, c_hi = lo.expand(2 * take, -1), hi.expand(2 * take, -1)
-        # the children's bounds: the parent's up to the split layer, recomputed (CROWN with the
-        # split phases, intersected with the parent's) from there on
+        # the children's bounds: the parent's, clamped by the split (with ``recompute``: the
+        # parent's up to the split layer, CROWN with the split phases from there on)
         parent2 = [(torch.cat([l, l]), torch.cat([u, u])) for l, u in pre]
         c_pre = crown_bounds(Ws, bs, c_lo, c_hi, phases=c_ph, last=False, parent=parent2,
                              start=int(layer.min()) if options.recompute else n_layers)
@@ -263,21 +305,16 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
                                           [b[i:i + 1] for b in c_betas] if c_betas else None, nmap,
                                           float(own[i])))
         keep = ~done
-        o_ph = [torch.cat([p[rest], c[keep]]) for p, c in zip(o_ph, c_ph)]
-        o_pre = [(torch.cat([ol[rest], cl[keep]]), torch.cat([ou[rest], cu[keep]]))
-                 for (ol, ou), (cl, cu) in zip(o_pre, c_pre)]
-        o_lb = torch.cat([o_lb[rest], c_lb[keep]])
-        o_alpha = [torch.cat([a[rest], c[keep]]) for a, c in zip(o_alpha, c_alphas)]
         assert c_betas is not None
-        o_beta = [torch.cat([b[rest], c[keep]]) for b, c in zip(o_beta, c_betas)]
-        o_id = torch.cat([o_id[rest], c_id[keep]])
+        pool.add([t[keep] for t in c_ph + [l for l, _ in c_pre] + [u for _, u in c_pre] + c_alphas + c_betas],
+                 c_lb[keep], c_id[keep])
         if progress is not None and now - last_report > 1.0:
             last_report = now
-            worst = float(o_lb.min()) if o_id.numel() else 0.0
-            progress(f"ReLU split, {label}: {o_id.numel()} open, {len(tree.closures)} closed, "
+            worst = pool.worst() if pool.size else 0.0
+            progress(f"ReLU split, {label}: {pool.size} open, {len(tree.closures)} closed, "
                      f"worst bound {worst:.4g}" + (f", {len(stuck)} fully split and open" if stuck else ""))
-    if o_id.numel() or stuck:
-        return None, min(([float(o_lb.min())] if o_id.numel() else []) + stuck), stats(), None
+    if pool.size or stuck:
+        return None, min(([pool.worst()] if pool.size else []) + stuck), stats(), None
     return tree, 0.0, stats(), None
 
 

@@ -1,0 +1,33 @@
+"""The open-domain pool of ReLU-split branch and bound."""
+
+from __future__ import annotations
+
+import torch
+
+from verify.refine.relu_split import DomainPool
+
+
+def _pool() -> DomainPool:
+    values = torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    return DomainPool([values], torch.tensor([-1.0, -3.0, -2.0]), torch.tensor([10, 11, 12]))
+
+
+def test_take_removes_the_lowest_bounds_with_their_fields() -> None:
+    pool = _pool()
+    lb, ids, (values,) = pool.take(2)
+    assert sorted(ids.tolist()) == [11, 12]
+    assert sorted(lb.tolist()) == [-3.0, -2.0]
+    assert {tuple(v) for v in values.tolist()} == {(2.0, 3.0), (4.0, 5.0)}
+    assert pool.size == 1 and pool.worst() == -1.0
+
+
+def test_add_reuses_free_slots_and_grows_when_full() -> None:
+    pool = _pool()
+    pool.take(2)
+    pool.add([torch.tensor([[6.0, 7.0]] * 5)], torch.tensor([-5.0, -4.0, 0.5, 0.25, -0.5]),
+             torch.tensor([20, 21, 22, 23, 24]))
+    assert pool.size == 6 and pool.worst() == -5.0
+    lb, ids, (values,) = pool.take(6)
+    assert sorted(ids.tolist()) == [10, 20, 21, 22, 23, 24]
+    assert lb.tolist() == sorted(lb.tolist())  # the lowest first
+    assert values.shape == (6, 2) and pool.size == 0
