@@ -61,14 +61,18 @@ def _worker(tasks: mp.Queue, results: mp.Queue, options: dict) -> None:
                                                      seed=options["seed"], compress=options["compress"],
                                                      modular=options["modular"]))
             verdict, method, reason = result.verdict, result.method, result.reason
-            if result.certificate is not None and options["certificates"]:
-                out = Path(options["certificates"]) / f"{index:04d}.json"
-                write_certificate(out, result.certificate)
         except VerifyError as exc:
-            verdict, method, reason = "error", "none", str(exc)
+            result, (verdict, method, reason) = None, ("error", "none", str(exc))
         except Exception as exc:  # a bug: report it, keep going
-            verdict, method, reason = "error", "none", f"{type(exc).__name__}: {exc}"
+            result, (verdict, method, reason) = None, ("error", "none", f"{type(exc).__name__}: {exc}")
+        # the answer's time is check's; writing a big certificate (GBs for the largest ReLU-split
+        # trees) comes after and must not turn an answer into a hard-timeout kill
         results.put(("done", index, verdict, method, reason, time.monotonic() - start))
+        if result is not None and result.certificate is not None and options["certificates"]:
+            try:
+                write_certificate(Path(options["certificates"]) / f"{index:04d}.json", result.certificate)
+            except Exception as exc:  # the answer stands; say that its certificate is missing
+                print(f"instance {index}: certificate not written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def read_instances(folder: Path) -> list[dict]:
@@ -178,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     for _ in workers:
         tasks.put(None)
     elapsed = time.monotonic() - wall
+    for w in workers:  # let the last certificates be written
+        w.join(timeout=900)
     return _summary(rows, done, args.out, elapsed)
 
 
