@@ -178,10 +178,7 @@ class DomainPool:
         self.lb = lb.clone()
         self.ids = ids.clone()
         self.used = torch.ones(lb.shape[0], dtype=torch.bool)
-
-    @property
-    def size(self) -> int:
-        return int(self.used.sum())
+        self.size = int(lb.shape[0])  # how many slots hold an open domain
 
     def worst(self) -> float:
         """The lowest bound of an open domain (the pool must not be empty)."""
@@ -192,6 +189,7 @@ class DomainPool:
         key = torch.where(self.used, self.lb, torch.full_like(self.lb, torch.inf))
         slots = torch.topk(key, n, largest=False).indices
         self.used[slots] = False
+        self.size -= n
         return self.lb[slots], self.ids[slots], [f[slots] for f in self.fields]
 
     def add(self, fields: list[Tensor], lb: Tensor, ids: Tensor) -> None:
@@ -210,6 +208,7 @@ class DomainPool:
         self.lb[slots] = lb
         self.ids[slots] = ids
         self.used[slots] = True
+        self.size += n
 
 
 def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pre: Bounds, root_lb: float,
