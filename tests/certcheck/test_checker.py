@@ -149,6 +149,9 @@ def test_relu_split_certificate_and_a_changed_slope(tmp_path: Path) -> None:
     assert check_certificate(model_path, spec_path, cert).valid
     body = cert["cases"][0]["relu-split"]
     assert body["children_bounds"] == "parent"  # the children keep their parent's hidden bounds
+    # betas are nonzero on split neurons only, so split closures store them sparse
+    split_closures = [e for t in body["trees"] for e in t["closures"] if e["node"] > 0]
+    assert split_closures and all("index" in b for e in split_closures for b in e["betas"])
     odd = copy.deepcopy(cert)
     odd["cases"][0]["relu-split"]["children_bounds"] = "guessed"
     report = check_certificate(model_path, spec_path, odd)

@@ -34,7 +34,7 @@ from verify.bounds.linear_relax import (
     optimize_intermediate,
     relu_upper,
 )
-from verify.certcheck.encoding import encode_array
+from verify.certcheck.encoding import encode_array, encode_sparse
 
 Tensor = torch.Tensor
 
@@ -129,7 +129,8 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     lbp = np.array([float(res.lb[0, torch.as_tensor(g)].max()) for g in groups])
     root_tree = ReluTree()
     for p in np.nonzero(lbp > threshold)[0].tolist():
-        root_tree.closures.append(_closure(0, p, groups[p], alphas, None, nmap, float(lbp[p])))
+        root_tree.closures += _closures(torch.tensor([0]), [0], [float(lbp[p])], p, groups[p], alphas, None,
+                                        root_pre, None, nmap)
     trees = [root_tree] if root_tree.closures else []
     if np.all(lbp > threshold):
         return CaseOutcome("verified", "alpha-crown", float(lbp.min()),
@@ -257,10 +258,9 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
                          ([a[sel] for a in slopes[0]], [b[sel] for b in slopes[1]]), threshold, options)
             bounded += int(sel.numel())
             lb_ex = ex[0].lb.max(dim=1).values
-            for i in torch.nonzero(lb_ex > threshold).flatten().tolist():
-                tree.closures.append(_closure(int(pid[sel[i]]), polytope, local,
-                                              [a[i:i + 1] for a in ex[1]], [b[i:i + 1] for b in ex[2]], nmap,
-                                              float(lb_ex[i])))
+            fine = torch.nonzero(lb_ex > threshold).flatten()
+            tree.closures += _closures(fine, pid[sel[fine]].tolist(), lb_ex[fine].tolist(), polytope, local,
+                                       ex[1], ex[2], [(l[sel], u[sel]) for l, u in pre], [p[sel] for p in ph], nmap)
             hit = _unsafe_corner(Ws, bs, lo, hi, ex[0].lam[lb_ex <= threshold], is_unsafe)
             if hit is not None:
                 return None, -np.inf, stats(), hit
@@ -299,10 +299,9 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
         hit = _unsafe_corner(Ws, bs, lo, hi, res.lam[~done], is_unsafe)
         if hit is not None:
             return None, -np.inf, stats(), hit
-        for i in torch.nonzero(done).flatten().tolist():
-            tree.closures.append(_closure(int(c_id[i]), polytope, local, [a[i:i + 1] for a in c_alphas],
-                                          [b[i:i + 1] for b in c_betas] if c_betas else None, nmap,
-                                          float(own[i])))
+        fine = torch.nonzero(done).flatten()
+        tree.closures += _closures(fine, c_id[fine].tolist(), own[fine].tolist(), polytope, local, c_alphas,
+                                   c_betas or None, c_pre, c_ph, nmap)
         keep = ~done
         assert c_betas is not None
         pool.add([t[keep] for t in c_ph + [l for l, _ in c_pre] + [u for _, u in c_pre] + c_alphas + c_betas],
@@ -402,18 +401,42 @@ def _unsafe_corner(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, l
     return _first_unsafe(Ws, bs, [torch.arange(lam.shape[1])], corners, is_unsafe)
 
 
-def _closure(node: int, polytope: int, select: np.ndarray, alphas: list[Tensor], betas: list[Tensor] | None,
-             nmap: NeuronMap, margin: float) -> dict[str, Any]:
-    """A closure entry, its alphas and betas laid out on the original network's neurons
-    (``select``: the polytope's rows among the rows the alphas were computed for)."""
+# a neuron whose bounds are this close to 0 keeps its alpha in a certificate: the checker's
+# rigorous bounds differ from ours by rounding and may find it unstable
+UNSTABLE_SLACK = 1e-6
+
+
+def _closures(idx: Tensor, nodes: list[int], margins: list[float], polytope: int, select: np.ndarray,
+              alphas: list[Tensor], betas: list[Tensor] | None, pre: Bounds, phases: list[Tensor] | None,
+              nmap: NeuronMap) -> list[dict[str, Any]]:
+    """Closure entries for the domains ``idx`` of a batch (tree nodes ``nodes``), their
+    alphas and betas laid out on the original network's neurons (``select``: the polytope's
+    rows among the rows the alphas were computed for).
+
+    An alpha is kept only where it enters the bound (the neuron is neither split nor
+    provably stable, with slack for the checker's rounding) and a beta only on a split
+    neuron; both are stored sparse.  Dense slopes made certificates of several GB on
+    MNIST 256x4, where a closure deep in a tree has few unstable and few split neurons.
+    """
     from verify.certificate.build import claimed
 
-    rows, m = select, len(select)
-    entry: dict[str, Any] = {"node": node, "polytope": polytope, "margin": claimed(margin),
-                             "alphas": [encode_array(a) for a in nmap.expand([a[0][rows].numpy() for a in alphas], m)]}
-    if betas is not None:
-        entry["betas"] = [encode_array(b) for b in nmap.expand([b[0][rows].numpy() for b in betas], m)]
-    return entry
+    rows, m = torch.as_tensor(select, dtype=torch.long), len(select)
+    kept_a, kept_b = [], []
+    for k, (l, u) in enumerate(pre):
+        l, u = l[idx], u[idx]
+        split = phases[k][idx] != 0 if phases is not None else torch.zeros_like(l, dtype=torch.bool)
+        unstable = (l < UNSTABLE_SLACK) & (u > -UNSTABLE_SLACK) & ~split
+        kept_a.append((alphas[k][idx][:, rows] * unstable.unsqueeze(1)).numpy())
+        if betas is not None:
+            kept_b.append((betas[k][idx][:, rows] * split.unsqueeze(1)).numpy())
+    out = []
+    for j, (node, margin) in enumerate(zip(nodes, margins)):
+        entry: dict[str, Any] = {"node": node, "polytope": polytope, "margin": claimed(margin),
+                                 "alphas": [encode_sparse(a) for a in nmap.expand([a[j] for a in kept_a], m)]}
+        if betas is not None:
+            entry["betas"] = [encode_sparse(b) for b in nmap.expand([b[j] for b in kept_b], m)]
+        out.append(entry)
+    return out
 
 
 def _root_slopes(inter: dict[int, tuple[Tensor, list[Tensor]]], nmap: NeuronMap) -> list[dict[str, Any]]:
