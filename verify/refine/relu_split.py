@@ -83,7 +83,7 @@ class NeuronMap:
 
 @dataclass
 class ReluSplitOptions:
-    batch: int = 64
+    batch: int = 256  # domains split per round (MNIST row 55: 52 s at 64, 42 s at 256, same tree)
     alpha_iterations: int = 30
     child_iterations: int = 12
     max_open: int = 100_000  # about 30 KB each on MNIST 256x4
