@@ -31,3 +31,12 @@ def test_add_reuses_free_slots_and_grows_when_full() -> None:
     assert sorted(ids.tolist()) == [10, 20, 21, 22, 23, 24]
     assert lb.tolist() == sorted(lb.tolist())  # the lowest first
     assert values.shape == (6, 2) and pool.size == 0
+
+
+def test_take_best_removes_the_highest_bounds() -> None:
+    pool = _pool()
+    lb, ids, (values,) = pool.take(1, best=True)
+    assert ids.tolist() == [10] and lb.tolist() == [-1.0] and values.tolist() == [[0.0, 1.0]]
+    assert pool.size == 2 and pool.worst() == -3.0
+    lb, ids, _ = pool.take(2, best=True)
+    assert sorted(ids.tolist()) == [11, 12] and pool.size == 0

@@ -86,7 +86,9 @@ class ReluSplitOptions:
     batch: int = 256  # domains split per round (MNIST row 55: 52 s at 64, 42 s at 256, same tree)
     alpha_iterations: int = 30
     child_iterations: int = 12
-    max_open: int = 100_000  # about 30 KB each on MNIST 256x4
+    # past this many open domains (about 40 KB each on MNIST 256x4) the best are split first,
+    # which closes domains and frees room; past 1.5 times as many the search gives up
+    max_open: int = 100_000
     # recompute the children's hidden-layer bounds after the split layer with CROWN (else: the
     # parent's, clamped by the split); off: the recomputation cost 90% of the time and three
     # times as many cheaper domains did better on MNIST-FC (rows 1, 33, 55)
@@ -185,10 +187,11 @@ class DomainPool:
         """The lowest bound of an open domain (the pool must not be empty)."""
         return float(self.lb[self.used].min())
 
-    def take(self, n: int) -> tuple[Tensor, Tensor, list[Tensor]]:
-        """Remove the ``n`` domains with the lowest bounds: their bounds, nodes and fields."""
-        key = torch.where(self.used, self.lb, torch.full_like(self.lb, torch.inf))
-        slots = torch.topk(key, n, largest=False).indices
+    def take(self, n: int, best: bool = False) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """Remove the ``n`` domains with the lowest bounds (``best``: the highest): their
+        bounds, nodes and fields."""
+        key = torch.where(self.used, self.lb, torch.full_like(self.lb, -torch.inf if best else torch.inf))
+        slots = torch.topk(key, n, largest=best).indices
         self.used[slots] = False
         self.size -= n
         return self.lb[slots], self.ids[slots], [f[slots] for f in self.fields]
@@ -241,11 +244,13 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
 
     while pool.size:
         now = time.monotonic()
-        if now >= deadline or pool.size > options.max_open:
+        if now >= deadline or pool.size > 1.5 * options.max_open:
             break
         rounds += 1
         take = min(options.batch, pool.size)
-        plb, pid, fields = pool.take(take)
+        # every open domain must be closed, and the tree does not depend on the order, so a
+        # full pool takes the domains likeliest to close instead of the worst
+        plb, pid, fields = pool.take(take, best=pool.size > options.max_open)
         ph, pre, slopes = unpack(fields)
         layer, neuron = _choose(Ws, bs, lo, hi, pre, ph, slopes if options.score_with_slopes else None,
                                 slopes, options.candidates)
