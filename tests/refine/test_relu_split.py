@@ -1,10 +1,11 @@
-"""The open-domain pool of ReLU-split branch and bound."""
+"""ReLU-split branch and bound: the open-domain pool and the search from bound corners."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from verify.refine.relu_split import DomainPool
+from verify.refine.relu_split import DomainPool, _descend_from_corners
 
 
 def _pool() -> DomainPool:
@@ -40,3 +41,20 @@ def test_take_best_removes_the_highest_bounds() -> None:
     assert pool.size == 2 and pool.worst() == -3.0
     lb, ids, _ = pool.take(2, best=True)
     assert sorted(ids.tolist()) == [11, 12] and pool.size == 0
+
+
+def _tent() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """g(x) = 1.5 - relu(x0 + x1) on [0, 1]^2: g <= 0 exactly where x0 + x1 >= 1.5."""
+    Ws = [torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([[-1.0]], dtype=torch.float64)]
+    bs = [torch.zeros(1, dtype=torch.float64), torch.tensor([1.5], dtype=torch.float64)]
+    return Ws, bs
+
+
+def test_descent_from_a_corner_reaches_the_unsafe_set() -> None:
+    Ws, bs = _tent()
+    lo, hi = torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)
+    lam = torch.tensor([[1.0, 1.0]], dtype=torch.float64)  # points at the safe corner (0, 0)
+    x = _descend_from_corners(Ws, bs, lo, hi, lam, [torch.tensor([0])], None, steps=200)
+    assert x is not None and np.all((x >= 0) & (x <= 1)) and x.sum() >= 1.5
+    bs[1] = torch.tensor([2.5], dtype=torch.float64)  # now g >= 0.5 everywhere: nothing to find
+    assert _descend_from_corners(Ws, bs, lo, hi, lam, [torch.tensor([0])], None, steps=200) is None

@@ -98,6 +98,7 @@ class ReluSplitOptions:
     candidates: int = 4  # neurons tried per split (filtered smart branching; 1: score only)
     score_with_slopes: bool = False  # score with the domain's own alphas/betas (else CROWN's default slopes)
     exhausted_iterations: int = 100  # alpha/beta steps for a domain with every unstable neuron split
+    descent_steps: int = 300  # counterexample search from the corners the root's bounds point at (0: off)
     lr_alpha: float = 0.1
     lr_beta: float = 0.1
 
@@ -138,7 +139,10 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
         return CaseOutcome("verified", "alpha-crown", float(lbp.min()),
                            _proof(case_index, trees, nmap.sizes, _root_slopes(inter, nmap), options.recompute),
                            stats=stats)
-    cand = _unsafe_corner(Ws, bs, lo, hi, res.lam, is_unsafe)
+    polys = [torch.as_tensor(g, dtype=torch.long) for g in groups]
+    cand = _unsafe_corner(Ws, bs, lo, hi, res.lam, is_unsafe, polys)
+    if cand is None:
+        cand = _descend_from_corners(Ws, bs, lo, hi, res.lam[0], polys, is_unsafe, options.descent_steps)
     if cand is not None:
         return CaseOutcome("candidate", "alpha-crown", -np.inf, candidate=cand, stats=stats)
     if search is not None:
@@ -395,15 +399,49 @@ def _settle(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bou
 
 
 def _unsafe_corner(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, lam: Tensor,
-                   is_unsafe: Callable[[np.ndarray], bool] | None) -> np.ndarray | None:
+                   is_unsafe: Callable[[np.ndarray], bool] | None,
+                   polys: list[Tensor] | None = None) -> np.ndarray | None:
     """Of the box corners that minimise the domains' linear bounds (``lam``: ``[n, m, n0]``),
-    one where every row is <= 0 that the replay accepts, if any."""
+    one inside an unsafe polytope (``polys``: their rows; default one polytope of all rows)
+    that the replay accepts, if any."""
     from verify.refine.input_split import _first_unsafe
 
     if lam.shape[0] == 0:
         return None
     corners = torch.where(lam > 0, lo.unsqueeze(1), hi.unsqueeze(1)).reshape(-1, lo.shape[1])
-    return _first_unsafe(Ws, bs, [torch.arange(lam.shape[1])], corners, is_unsafe)
+    return _first_unsafe(Ws, bs, polys or [torch.arange(lam.shape[1])], corners, is_unsafe)
+
+
+def _descend_from_corners(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, lam: Tensor,
+                          polys: list[Tensor], is_unsafe: Callable[[np.ndarray], bool] | None,
+                          steps: int) -> np.ndarray | None:
+    """Counterexample search from the box corners the bound points at (``lam``: ``[m, n0]``,
+    one linear bound per row): Adam steps on the worst row of each row's polytope.
+
+    These starts reach counterexamples that random starts miss: on MNIST-FC row 46 PGD from
+    uniform points, faces and corners stalls at margin 0.985, and from the corner of the
+    row "y8 >= y1" it reaches -0.50 (six 2021 tools said violated; none showed a point).
+    """
+    from verify.refine.input_split import _first_unsafe, chain_eval
+
+    if steps <= 0 or lam.shape[0] == 0:
+        return None
+    m = lam.shape[0]
+    member = torch.zeros(m, m, dtype=torch.bool)  # member[r, j]: row j is in row r's polytope
+    for rows in polys:
+        member[rows.unsqueeze(1), rows.unsqueeze(0)] = True
+    width = (hi - lo).clamp(min=0)
+    t = (lam < 0).to(lo.dtype).clone().requires_grad_(True)  # box coordinates in [0, 1]
+    opt = torch.optim.Adam([t], lr=0.02)
+    for _ in range(steps):
+        g = chain_eval(Ws, bs, lo + width * t)  # start r: all rows
+        opt.zero_grad()
+        torch.where(member, g, -torch.inf).amax(dim=1).sum().backward()
+        opt.step()
+        with torch.no_grad():
+            t.clamp_(0.0, 1.0)
+    with torch.no_grad():
+        return _first_unsafe(Ws, bs, polys, lo + width * t, is_unsafe)
 
 
 # a neuron whose bounds are this close to 0 keeps its alpha in a certificate: the checker's
