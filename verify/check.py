@@ -163,11 +163,13 @@ class _Pipeline:
 
     def falsify(self, seconds: float | None, prop: Property | None = None,
                 quick: bool = False) -> Counterexample | None:
-        from verify.falsify.combined import default_falsifier
+        from verify.falsify.combined import SLICED, default_falsifier
 
         deadline = self.budget.deadline if seconds is None else min(self.budget.deadline, time.monotonic() + seconds)
-        falsifier = default_falsifier(max_slices=2, shrink_seconds=1.0) if quick else \
-            default_falsifier(shrink_seconds=1.0)
+        # no bound-corner search here: branch and bound replays the corners of its own bounds
+        # (and ReLU splitting descends from its root's)
+        falsifier = default_falsifier(methods=SLICED, max_slices=2, shrink_seconds=1.0) if quick else \
+            default_falsifier(methods=SLICED, shrink_seconds=1.0)
         return falsifier.search(self.model, prop or self.prop, Budget(deadline), self.options.seed)
 
     def incomplete(self, chain_available: bool) -> tuple[list[int], float, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -54,7 +56,7 @@ def test_descent_from_a_corner_reaches_the_unsafe_set() -> None:
     Ws, bs = _tent()
     lo, hi = torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)
     lam = torch.tensor([[1.0, 1.0]], dtype=torch.float64)  # points at the safe corner (0, 0)
-    x = _descend_from_corners(Ws, bs, lo, hi, lam, [torch.tensor([0])], None, steps=200)
+    x = _descend_from_corners(Ws, bs, lo, hi, lam, [torch.tensor([0])], None, 200, time.monotonic() + 60)
     assert x is not None and np.all((x >= 0) & (x <= 1)) and x.sum() >= 1.5
     bs[1] = torch.tensor([2.5], dtype=torch.float64)  # now g >= 0.5 everywhere: nothing to find
-    assert _descend_from_corners(Ws, bs, lo, hi, lam, [torch.tensor([0])], None, steps=200) is None
+    assert _descend_from_corners(Ws, bs, lo, hi, lam, [torch.tensor([0])], None, 200, time.monotonic() + 60) is None

@@ -28,7 +28,7 @@ def _methods(text: str) -> tuple[str, ...]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "falsify", help="search for a counterexample (hypothesis + PGD)",
+        "falsify", help="search for a counterexample (bound corners, hypothesis, PGD)",
         description="Search the property's region for an input whose output is unsafe: exit 1 with the "
                     "witness when one is found (replayed on the original model), 3 when none is found within "
                     "the budget, 2 input error, 4 internal error. Found witnesses are kept in the example "
@@ -39,8 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed; a run is deterministic for a seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--witness", metavar="FILE", help="write the counterexample in VNN-COMP format")
-    p.add_argument("--methods", type=_methods, default=("hypothesis", "pgd"), metavar="LIST",
-                   help="comma-separated: hypothesis, pgd (default both, in turns)")
+    p.add_argument("--methods", type=_methods, default=("corners", "hypothesis", "pgd"), metavar="LIST",
+                   help="comma-separated: corners (descents from the corners alpha-CROWN's bounds point at; "
+                        "networks of affine maps and ReLUs only), hypothesis, pgd (default: all; corners "
+                        "once, then hypothesis and pgd in turns)")
     p.add_argument("--no-shrink", action="store_true", help="report the witness as found, without shrinking it")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="torch CPU threads (default 1: the searches run small batches, and extra threads only "

@@ -1,4 +1,4 @@
-"""Counterexample search: hypothesis strategies, gradient attacks, shrinking, replay.
+"""Counterexample search: hypothesis strategies, gradient attacks, bound corners, shrinking, replay.
 
 Entry point: :func:`default_falsifier` (a :class:`~verify.falsify.combined.CombinedFalsifier`).
 Everything a falsifier returns has been replayed on the original model
@@ -14,6 +14,7 @@ _EXPORTS = {
     "Budget": "verify.falsify.base",
     "Counterexample": "verify.falsify.base",
     "Falsifier": "verify.falsify.base",
+    "BoundCornerSearch": "verify.falsify.corners",
     "replay": "verify.falsify.base",
     "CombinedFalsifier": "verify.falsify.combined",
     "default_falsifier": "verify.falsify.combined",

@@ -1,15 +1,18 @@
-"""The falsifier verify uses: stored witnesses first, then hypothesis and PGD in turns, then shrinking.
+"""The falsifier verify uses: stored witnesses first, then bound corners, hypothesis and PGD, then shrinking.
 
 :class:`CombinedFalsifier` spends one budget on
 
 1. the witnesses kept in the example database for this model and property (each is
    replayed again; stale ones are dropped);
-2. slices of work that alternate between :class:`HypothesisSearch` and
+2. with ``"corners"``: one :class:`~verify.falsify.corners.BoundCornerSearch` (descents
+   from the corners alpha-CROWN's bounds point at; it finds points that random starts
+   miss);
+3. slices of work that alternate between :class:`HypothesisSearch` and
    :class:`PGDAttack`, each slice twice the size of the one before (with one method
    only, one search for the whole budget).  The schedule counts work (examples,
    rounds), not seconds, so a run is deterministic for a given seed whenever it finds a
    counterexample before the deadline;
-3. :func:`~verify.falsify.shrink.shrink` on the witness found, for at most
+4. :func:`~verify.falsify.shrink.shrink` on the witness found, for at most
    ``shrink_seconds`` and never past the deadline;
 
 and keeps the final witness in the database.  Every witness it returns was accepted by
@@ -33,6 +36,7 @@ import torch
 from hypothesis.database import ExampleDatabase
 
 from verify.falsify.base import Budget, Counterexample, SearchStats, confirm, replay
+from verify.falsify.corners import BoundCornerSearch
 from verify.falsify.database import WitnessStore, open_database
 from verify.falsify.hypothesis_search import HypothesisSearch
 from verify.falsify.pgd import PGDAttack, attackable
@@ -41,7 +45,9 @@ from verify.falsify.shrink import shrink
 from verify.model.network import Model
 from verify.spec.property import Property
 
-METHODS = ("hypothesis", "pgd")
+METHODS = ("hypothesis", "pgd", "corners")
+#: the methods that take turns in slices (``corners`` runs once, before them)
+SLICED = ("hypothesis", "pgd")
 #: hypothesis examples in the first slice (doubled every slice).
 HYPOTHESIS_FIRST_SLICE = 100
 #: PGD rounds in the first slice (doubled every slice).
@@ -104,10 +110,19 @@ class CombinedFalsifier:
     def _search(self, model: Model, prop: Property, budget: Budget, seed: int) -> Counterexample | None:
         if not any(attackable(case, Region.of(case)) for case in prop.cases):
             return None
+        if "corners" in self.methods and not budget.expired():
+            corners = BoundCornerSearch()
+            cex = corners.search(model, prop, budget, seed)
+            self.stats.add(corners.stats)
+            if cex is not None:
+                return cex
+        sliced = [m for m in self.methods if m in SLICED]
+        if not sliced:
+            return None
         for k in itertools.count():
             if self.max_slices is not None and k >= self.max_slices:
                 return None
-            for method in self.methods:
+            for method in sliced:
                 if budget.expired():
                     return None
                 falsifier = self._slice(method, k)
@@ -120,7 +135,7 @@ class CombinedFalsifier:
     def _slice(self, method: str, k: int) -> HypothesisSearch | PGDAttack:
         # one method and no cap on the turns: one search until the budget ends (hypothesis's
         # targeting keeps what it learned, which restarts would throw away)
-        alone = len(self.methods) == 1 and self.max_slices is None
+        alone = len([m for m in self.methods if m in SLICED]) == 1 and self.max_slices is None
         if method == "hypothesis":
             return HypothesisSearch(max_examples=10 ** 9 if alone else HYPOTHESIS_FIRST_SLICE * 2 ** k,
                                     shrink_seconds=self.hypothesis_shrink_seconds)

@@ -142,7 +142,7 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     polys = [torch.as_tensor(g, dtype=torch.long) for g in groups]
     cand = _unsafe_corner(Ws, bs, lo, hi, res.lam, is_unsafe, polys)
     if cand is None:
-        cand = _descend_from_corners(Ws, bs, lo, hi, res.lam[0], polys, is_unsafe, options.descent_steps)
+        cand = _descend_from_corners(Ws, bs, lo, hi, res.lam[0], polys, is_unsafe, options.descent_steps, deadline)
     if cand is not None:
         return CaseOutcome("candidate", "alpha-crown", -np.inf, candidate=cand, stats=stats)
     if search is not None:
@@ -414,34 +414,16 @@ def _unsafe_corner(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, l
 
 def _descend_from_corners(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, lam: Tensor,
                           polys: list[Tensor], is_unsafe: Callable[[np.ndarray], bool] | None,
-                          steps: int) -> np.ndarray | None:
-    """Counterexample search from the box corners the bound points at (``lam``: ``[m, n0]``,
-    one linear bound per row): Adam steps on the worst row of each row's polytope.
-
-    These starts reach counterexamples that random starts miss: on MNIST-FC row 46 PGD from
-    uniform points, faces and corners stalls at margin 0.985, and from the corner of the
-    row "y8 >= y1" it reaches -0.50 (six 2021 tools said violated; none showed a point).
-    """
-    from verify.refine.input_split import _first_unsafe, chain_eval
+                          steps: int, deadline: float) -> np.ndarray | None:
+    """A counterexample reached by descent from the corners the bound points at (see
+    :mod:`verify.falsify.corners`) that the replay accepts, if any."""
+    from verify.falsify.corners import descend_from_corners
+    from verify.refine.input_split import _first_unsafe
 
     if steps <= 0 or lam.shape[0] == 0:
         return None
-    m = lam.shape[0]
-    member = torch.zeros(m, m, dtype=torch.bool)  # member[r, j]: row j is in row r's polytope
-    for rows in polys:
-        member[rows.unsqueeze(1), rows.unsqueeze(0)] = True
-    width = (hi - lo).clamp(min=0)
-    t = (lam < 0).to(lo.dtype).clone().requires_grad_(True)  # box coordinates in [0, 1]
-    opt = torch.optim.Adam([t], lr=0.02)
-    for _ in range(steps):
-        g = chain_eval(Ws, bs, lo + width * t)  # start r: all rows
-        opt.zero_grad()
-        torch.where(member, g, -torch.inf).amax(dim=1).sum().backward()
-        opt.step()
-        with torch.no_grad():
-            t.clamp_(0.0, 1.0)
-    with torch.no_grad():
-        return _first_unsafe(Ws, bs, polys, lo + width * t, is_unsafe)
+    return _first_unsafe(Ws, bs, polys, descend_from_corners(Ws, bs, lo, hi, lam, polys, steps, deadline),
+                          is_unsafe)
 
 
 # a neuron whose bounds are this close to 0 keeps its alpha in a certificate: the checker's
