@@ -69,6 +69,18 @@ def test_certificates_are_deterministic(instance: tuple[Path, Path, dict]) -> No
     assert json.dumps(again.certificate, sort_keys=True) == json.dumps(cert, sort_keys=True)
 
 
+def test_alpha_closures_need_their_slopes(instance: tuple[Path, Path, dict]) -> None:
+    """Boxes CROWN left open and alpha-CROWN closed carry their slopes; without them the
+    checker's default slopes cannot confirm those closures."""
+    model_path, spec_path, cert = instance
+    entries = _split(cert).get("alphas", [])
+    assert entries, "this instance should have boxes closed by alpha-CROWN"
+    bare = copy.deepcopy(cert)
+    del _split(bare)["alphas"]
+    report = check_certificate(model_path, spec_path, bare)
+    assert not report.valid and "recomputed bound" in report.message
+
+
 def test_a_margin_moved_toward_unsafe_fails(instance: tuple[Path, Path, dict]) -> None:
     model_path, spec_path, cert = instance
     bad = copy.deepcopy(cert)

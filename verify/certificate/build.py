@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 
 from verify.certcheck.checker import FORMAT, VERSION
-from verify.certcheck.encoding import encode_array
+from verify.certcheck.encoding import encode_array, encode_sparse
 
 SEMANTICS = ("The property holds for the real-valued network defined by the model file's weights "
              "(exact arithmetic) on every input of the spec's boxes; float32 execution may differ "
@@ -86,6 +86,23 @@ def claimed(margin: float) -> float:
     """The margin a certificate claims for a computed one: a little less, so that the
     checker's rigorous recomputation (which differs by rounding) can confirm it."""
     return float(margin - 1e-9 * (1.0 + abs(margin)))
+
+
+def input_split_slopes(tree: Any, groups: list[np.ndarray], chain_sizes: list[int],
+                       expand: Any) -> list[dict[str, Any]]:
+    """The ``alphas`` entries of an input-split proof: each alpha closure's slopes (stored
+    per chain layer as positions and values) laid out on the original network's neurons by
+    ``expand`` (:meth:`verify.refine.relu_split.NeuronMap.expand`), sparse."""
+    out = []
+    for node, p, slopes in tree.alpha_closures:
+        rows = len(groups[p])
+        dense = []
+        for (pos, vals), n_k in zip(slopes, chain_sizes):
+            a = np.zeros(rows * n_k)
+            a[pos] = vals
+            dense.append(a.reshape(rows, n_k))
+        out.append({"node": int(node), "polytope": int(p), "layers": [encode_sparse(a) for a in expand(dense, rows)]})
+    return out
 
 
 def input_split_proof(case_index: int, tree: Any, alphas: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -58,7 +58,8 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
     counterexample search on the original model that the refinement runs once when it
     has not finished after a tenth of its time.
     """
-    from verify.certificate.build import input_split_proof
+    from verify.certificate.build import input_split_proof, input_split_slopes
+    from verify.refine.relu_split import NeuronMap
 
     C, d, groups = case_rows(case)
     if any(p.n_rows == 0 for p in case.unsafe):
@@ -74,12 +75,16 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
         stats = {"domains_bounded": res.domains_bounded, "rounds": res.rounds, "tree_nodes": res.tree.size,
                  "closures": len(res.tree.closures)}
         method = "crown" if res.tree.size == 1 else "input-split"
+        stats["alpha_tried"] = res.alpha_tried
         if res.status == "verified":
-            return CaseOutcome("verified", method, res.min_lb, input_split_proof(case_index, res.tree), stats=stats)
+            slopes = input_split_slopes(res.tree, groups, [W.shape[0] for W in Ws[:-1]],
+                                        NeuronMap.between(chain, original or chain).expand)
+            return CaseOutcome("verified", method, res.min_lb, input_split_proof(case_index, res.tree, slopes),
+                               stats=stats)
         if res.status == "candidate":
             return CaseOutcome("candidate", method, -np.inf, candidate=res.candidate, stats=stats)
         return CaseOutcome("open", method, res.min_lb, stats=stats)
-    from verify.refine.relu_split import NeuronMap, relu_split_bab
+    from verify.refine.relu_split import relu_split_bab
 
     neuron_map = NeuronMap.between(chain, original or chain)
     return relu_split_bab(Ws, bs, groups, case, case_index, deadline, threshold, progress, is_unsafe,
