@@ -318,16 +318,21 @@ def _alpha_pass(Ws: list[Tensor], bs: list[Tensor], groups: list[Tensor], idx: T
             a[ii] = b.float()
         albp = polytope_bounds(res.lb, groups)
         shut = open_p[ii] & (albp > thr)
-        for i, p in torch.nonzero(shut).tolist():
-            g = groups[p]
-            slopes = []
-            for a, (l, u) in zip(best, cpre):
-                unstable = (l[i] < UNSTABLE_SLACK) & (u[i] > -UNSTABLE_SLACK)
-                dense = (a[i][g] * unstable).numpy()
-                pos = np.flatnonzero(dense)
-                slopes.append((pos.astype(np.int32), dense.reshape(-1)[pos]))
-            tree.closures.append((int(ids[ii[i]]), p, float(albp[i, p])))
-            tree.alpha_closures.append((int(ids[ii[i]]), p, slopes))
+        rows = torch.nonzero(shut.any(dim=1)).flatten()
+        if rows.numel():
+            # the slopes where they enter the bound (unstable neurons), as numpy once per chunk
+            kept = [(a[rows] * ((l[rows] < UNSTABLE_SLACK) & (u[rows] > -UNSTABLE_SLACK)).unsqueeze(1)).numpy()
+                    for a, (l, u) in zip(best, cpre)]
+            at = {r: j for j, r in enumerate(rows.tolist())}
+            for i, p in torch.nonzero(shut).tolist():
+                g = groups[p].numpy()
+                slopes = []
+                for a in kept:
+                    dense = a[at[i]][g]
+                    pos = np.flatnonzero(dense)
+                    slopes.append((pos.astype(np.int32), dense.reshape(-1)[pos]))
+                tree.closures.append((int(ids[ii[i]]), p, float(albp[i, p])))
+                tree.alpha_closures.append((int(ids[ii[i]]), p, slopes))
         open_p[ii] &= ~shut
         lbp[ii] = torch.maximum(lbp[ii], albp)
     return tried
