@@ -40,7 +40,7 @@ def test_partition_covers_the_blocks_in_order(tmp_path: Path) -> None:
 def test_box_composition_verifies_and_its_certificate_passes(tmp_path: Path) -> None:
     from verify.certificate.modules import modules_proof
 
-    policy = Policy(override={"M1": "z3", "M2": "alpha-crown"})
+    policy = Policy(override={"M1": "z3", "M2": "alpha-crown"}, z3_timeout=60.0)  # load-proof
     inst = make_instance(tmp_path, SIZES, seed=1, partition=[(0, 1), (2, 3)], policy=policy)
     res = inst.result
     assert res.verified and [c.backend for c in res.claims] == ["z3", "alpha-crown"]
