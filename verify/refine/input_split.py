@@ -42,6 +42,7 @@ from verify.bounds.linear_relax import (
     optimize_alpha,
     relu_lower_default,
 )
+from verify.refine.relu_split import UNSTABLE_SLACK
 
 Tensor = torch.Tensor
 
@@ -55,9 +56,6 @@ WIDEST_EVERY = int(os.environ.get("VERIFY_WIDEST", "4"))
 CROWN_CHUNK = 64
 #: Domains per alpha-CROWN call.
 ALPHA_CHUNK = 256
-#: A neuron whose bounds are this close to 0 counts as unstable when a closure's slopes are
-#: stored (the checker's rigorous bounds are a little looser than ours).
-UNSTABLE_SLACK = 1e-6
 
 
 @dataclass
@@ -189,9 +187,8 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
     alpha_on = options.alpha_iterations > 0 and len(Ws) > 1
     m_rows = Ws[-1].shape[0]
     # each open box's lower slopes (float32: they only seed the next optimisation)
-    o_al = [relu_lower_default(l, u).unsqueeze(1).expand(1, m_rows, -1).float() for l, u in pre[:len(Ws) - 1]]
-    if not alpha_on:
-        o_al = []
+    o_al = [relu_lower_default(l, u).unsqueeze(1).expand(1, m_rows, -1).float()
+            for l, u in pre[:len(Ws) - 1]] if alpha_on else []
     alpha_tried = 0
     rounds = 0
     last_report = start
