@@ -242,12 +242,12 @@ def _check(run: _Pipeline) -> CheckResult:
         def is_unsafe(x: np.ndarray, ci: int = ci) -> bool:
             return _replay(run, x, ci) is not None
 
-        def search(ci: int = ci, deadline: float = deadline) -> np.ndarray | None:
+        def search(limit: float, ci: int = ci, deadline: float = deadline) -> np.ndarray | None:
             if not options.falsify:
                 return None
             run.progress("counterexample search (hypothesis, PGD)")
             sub = Property((prop.cases[ci],), prop.n_inputs, prop.n_outputs, prop.name)
-            cex = run.falsify(max(0.5, min(10.0, 0.1 * (deadline - time.monotonic()))), sub)
+            cex = run.falsify(max(0.5, min(limit, 0.1 * (deadline - time.monotonic()))), sub)
             return None if cex is None else cex.x
 
         threshold = decision_threshold(_case_scale(chain, case))

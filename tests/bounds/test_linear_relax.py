@@ -139,3 +139,33 @@ def test_a_warm_start_never_loses_what_it_started_from(seed: int) -> None:
     xs = samples(lo, hi, 200, seed)
     ys = np.stack([chain.forward(x) for x in xs])
     assert np.all(ys >= again.lb.numpy()[:, None] - 1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_float32_steps_answer_in_float64_with_the_slopes_they_return(seed: int) -> None:
+    # the float32 steps only choose slopes: the bound returned is float64 back-substitution
+    # with exactly those slopes, and it holds on samples of the (split) domain
+    chain, Ws, bs, lo, hi, root = chain_with_bounds(seed, [3, 8, 8, 2], 2)
+    phases = [torch.zeros(2, 8, dtype=torch.float64), torch.zeros(2, 8, dtype=torch.float64)]
+    unstable = torch.nonzero((root[0][0][0] < 0) & (root[0][1][0] > 0)).flatten()
+    if unstable.numel():
+        phases[0][0, int(unstable[0])] = 1.0
+    pre = [(torch.where(p > 0, l.clamp(min=0), l), torch.where(p < 0, u.clamp(max=0), u))
+           for (l, u), p in zip(root, phases)]
+    best, alphas, betas = optimize_alpha(Ws, bs, lo, hi, pre, iterations=8, phases=phases, betas_init=True,
+                                         fast=True)
+    assert best.lb.dtype == torch.float64 and all(a.dtype == torch.float64 for a in alphas)
+    assert betas is not None and all(bool((b >= 0).all()) for b in betas)
+    assert all(bool(((a >= 0) & (a <= 1)).all()) for a in alphas)
+    again = backward_bound(Ws, bs, lo, hi, pre, alphas, betas, phases)
+    assert torch.equal(again.lb, best.lb)
+    start = backward_bound(Ws, bs, lo, hi, pre).lb.numpy()  # the steps start from these slopes
+    assert np.all(best.lb.numpy() >= start - 1e-5 * (1 + np.abs(start)))
+    xs = samples(lo, hi, 300, seed)
+    z = np.einsum("bkn,mn->bkm", xs, chain.weights[0]) + chain.biases[0]
+    for i in range(2):
+        inside = xs[i][np.all(np.where(phases[0][i].numpy() > 0, z[i] >= 0, True), axis=1)]
+        if len(inside):
+            ys = np.stack([chain.forward(x) for x in inside])
+            assert np.all(ys >= best.lb.numpy()[i] - 1e-9)

