@@ -82,7 +82,8 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
             return CaseOutcome("verified", method, res.min_lb, input_split_proof(case_index, res.tree, slopes),
                                stats=stats)
         if res.status == "candidate":
-            return CaseOutcome("candidate", method, -np.inf, candidate=res.candidate, stats=stats)
+            return CaseOutcome("candidate", "search" if res.by_search else method, -np.inf, candidate=res.candidate,
+                               stats=stats)
         return CaseOutcome("open", method, res.min_lb, stats=stats)
     from verify.refine.relu_split import relu_split_bab
 
