@@ -67,3 +67,20 @@ def test_alpha_slopes_are_stored_for_the_polytope_rows_only_where_unstable() -> 
         for (pos, vals), W in zip(slopes, Ws[:-1]):
             assert pos.dtype == np.int32 and np.all(np.diff(pos) > 0) and np.all(pos < W.shape[0])
             assert np.all((vals > 0) & (vals <= 1))
+
+
+def test_a_point_from_the_mid_run_search_is_reported_as_the_search_s() -> None:
+    Ws, bs = _net()
+    asked: list[float] = []
+    point = np.zeros(3)
+
+    def search(limit: float) -> np.ndarray:
+        asked.append(limit)
+        return point
+
+    res = input_split_bab(Ws, bs, [np.array([0])], -np.ones(3), np.ones(3), time.monotonic() + 60,
+                          InputSplitOptions(search_at=0.0, search_seconds=4.0), search=search)
+    assert res.status == "candidate" and res.by_search and res.candidate is point
+    assert asked == [4.0]
+    without = input_split_bab(Ws, bs, [np.array([0])], -np.ones(3), np.ones(3), time.monotonic() + 60)
+    assert without.status == "verified" and not without.by_search
