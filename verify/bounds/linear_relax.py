@@ -21,6 +21,7 @@ upper: ``relu(z) <= u (z - l) / (u - l)``.  Default alpha ("adaptive"): 1 if ``u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -376,22 +377,21 @@ def _optimize_in_float32(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Ten
                          warm: tuple[list[Tensor], list[Tensor] | None] | None,
                          ) -> tuple[BackwardResult, list[Tensor], list[Tensor] | None]:
     """:func:`optimize_alpha` with its steps in float32 and its answer recomputed in float64."""
-    def f32(ts: list[Tensor] | None) -> list[Tensor] | None:
-        return None if ts is None else [t.float() for t in ts]
-
-    def f64(ts: list[Tensor] | None) -> list[Tensor] | None:
-        return None if ts is None else [t.double() for t in ts]
-
-    warm32 = None if warm is None else (f32(warm[0]), f32(warm[1]))
+    f32 = torch.float32
+    warm32 = None if warm is None else (cast(warm[0], f32), cast(warm[1], f32))
     _, alphas, betas = optimize_alpha(
-        f32(Ws), f32(bs), lo.float(), hi.float(), [(l.float(), u.float()) for l, u in pre], iterations, lr,
-        lr_beta, f32(phases), betas_init, None if W_last is None else W_last.float(),
-        None if b_last is None else b_last.float(), stop, warm32)  # type: ignore[arg-type]
-    alphas64, betas64 = f64(alphas), f64(betas)
+        cast(Ws, f32), cast(bs, f32), lo.float(), hi.float(), [(l.float(), u.float()) for l, u in pre], iterations,
+        lr, lr_beta, cast(phases, f32), betas_init, None if W_last is None else W_last.float(),
+        None if b_last is None else b_last.float(), stop, warm32)
+    alphas64, betas64 = cast(alphas, lo.dtype), cast(betas, lo.dtype)
     with torch.no_grad():
         res = backward_bound(Ws, bs, lo, hi, pre, alphas64, betas64, phases, W_last, b_last)
-    assert alphas64 is not None
     return BackwardResult(res.lb, res.lam, res.const), alphas64, betas64
+
+
+def cast(ts: list[Tensor] | None, dtype: torch.dtype) -> Any:
+    """The tensors converted to ``dtype`` (None stays None)."""
+    return None if ts is None else [t.to(dtype) for t in ts]
 
 
 def optimize_intermediate(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bounds,

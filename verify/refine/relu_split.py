@@ -29,6 +29,7 @@ import torch
 from verify.bounds.linear_relax import (
     Bounds,
     backward_bound,
+    cast,
     crown_bounds,
     optimize_alpha,
     optimize_intermediate,
@@ -343,12 +344,12 @@ def _choose(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bou
     (they only choose; no bound from here is trusted).
     """
     if fast and lo.dtype == torch.float64:
-        def f32(ts: list[Tensor] | None) -> list[Tensor] | None:
-            return None if ts is None else [t.float() for t in ts]
-
-        return _choose(f32(Ws), f32(bs), lo.float(), hi.float(), [(l.float(), u.float()) for l, u in pre],
-                       f32(phases), None if score_slopes is None else (f32(score_slopes[0]), f32(score_slopes[1])),
-                       None if try_slopes is None else (f32(try_slopes[0]), f32(try_slopes[1])), candidates)
+        f32 = torch.float32
+        return _choose(cast(Ws, f32), cast(bs, f32), lo.float(), hi.float(), [(l.float(), u.float()) for l, u in pre],
+                       cast(phases, f32), None if score_slopes is None else (cast(score_slopes[0], f32),
+                                                                             cast(score_slopes[1], f32)),
+                       None if try_slopes is None else (cast(try_slopes[0], f32), cast(try_slopes[1], f32)),
+                       candidates)
     n = phases[0].shape[0]
     record: dict[int, Tensor] = {}
     alphas, betas = score_slopes or (None, None)
