@@ -66,6 +66,7 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
         centre = case.box.center
         return CaseOutcome("candidate", "trivial", -np.inf, candidate=centre)
     Ws, bs = chain.torch() if folded else chain.with_spec(C, d).torch()
+    neuron_map = NeuronMap.between(chain, original or chain)
     if chain.n_inputs <= INPUT_SPLIT_MAX_DIMS:
         from verify.refine.input_split import InputSplitOptions, input_split_bab
 
@@ -73,12 +74,10 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
                               InputSplitOptions(threshold=threshold), progress=progress, is_unsafe=is_unsafe,
                               search=search)
         stats = {"domains_bounded": res.domains_bounded, "rounds": res.rounds, "tree_nodes": res.tree.size,
-                 "closures": len(res.tree.closures)}
+                 "closures": len(res.tree.closures), "alpha_tried": res.alpha_tried}
         method = "crown" if res.tree.size == 1 else "input-split"
-        stats["alpha_tried"] = res.alpha_tried
         if res.status == "verified":
-            slopes = input_split_slopes(res.tree, groups, [W.shape[0] for W in Ws[:-1]],
-                                        NeuronMap.between(chain, original or chain).expand)
+            slopes = input_split_slopes(res.tree, groups, [W.shape[0] for W in Ws[:-1]], neuron_map.expand)
             return CaseOutcome("verified", method, res.min_lb, input_split_proof(case_index, res.tree, slopes),
                                stats=stats)
         if res.status == "candidate":
@@ -87,7 +86,6 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
         return CaseOutcome("open", method, res.min_lb, stats=stats)
     from verify.refine.relu_split import relu_split_bab
 
-    neuron_map = NeuronMap.between(chain, original or chain)
     return relu_split_bab(Ws, bs, groups, case, case_index, deadline, threshold, progress, is_unsafe,
                           neuron_map=neuron_map, search=search)
 
