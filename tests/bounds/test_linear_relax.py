@@ -169,3 +169,17 @@ def test_float32_steps_answer_in_float64_with_the_slopes_they_return(seed: int) 
         if len(inside):
             ys = np.stack([chain.forward(x) for x in inside])
             assert np.all(ys >= best.lb.numpy()[i] - 1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 5))
+def test_layer_one_needs_no_back_substitution_after_symbolic_bounds(seed: int, n_inputs: int) -> None:
+    # crown_bounds skips back-substitution for the second ReLU layer when it has symbolic
+    # bounds: through one relaxed layer both give the same linear function of the input
+    chain, Ws, bs, lo, hi, pre = chain_with_bounds(seed, [n_inputs, 8, 8, 3], 6)
+    W1, b1 = Ws[1], bs[1]
+    back = backward_bound(Ws[:2], bs[:2], lo, hi, pre[:1], W_last=torch.cat([W1, -W1]), b_last=torch.cat([b1, -b1]))
+    n = W1.shape[0]
+    l, u = pre[1]
+    assert torch.allclose(l, torch.maximum(l, back.lb[:, :n]), rtol=0, atol=1e-12)
+    assert torch.allclose(u, torch.minimum(u, -back.lb[:, n:]), rtol=0, atol=1e-12)

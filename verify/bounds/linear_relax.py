@@ -160,7 +160,8 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
     the phases).  ``alphas[k]`` (``[N, m, n_k]`` or broadcastable) are lower slopes of
     unstable neurons; ``betas[k]`` (``[N, m, n_k]``, >= 0) multiply the split
     constraints ``phase * z >= 0``.  ``relax`` (from :func:`relaxations` of ``pre``) saves
-    recomputing the relaxations.
+    recomputing the relaxations; with it and without ``alphas``, only the last entry of
+    ``pre`` is read (the others may be None).
     """
     K = len(Ws)
     N = lo.shape[0]
@@ -176,23 +177,25 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
         mid, rad = ((a_lo + a_hi) / 2).unsqueeze(-1), ((a_hi - a_lo) / 2).unsqueeze(-1)
         ibp_lb = (lam @ mid).squeeze(-1) - (lam.abs() @ rad).squeeze(-1) + const
     for k in range(K - 2, -1, -1):
-        l, u = pre[k]
+        with_alpha = alphas is not None and alphas[k] is not None
         if relax is not None:
             s, t, a_default = relax[k]
         else:
-            s, t = relu_upper(l, u)
+            s, t = relu_upper(*pre[k])
             a_default = None
-        if alphas is not None and alphas[k] is not None:
+        if with_alpha:
+            l, u = pre[k]
             unstable = (l < 0) & (u > 0)
             a = torch.where(unstable.unsqueeze(1), alphas[k], (l >= 0).to(l.dtype).unsqueeze(1))
         else:
-            a = (relu_lower_default(l, u) if a_default is None else a_default).unsqueeze(1)
+            a = (relu_lower_default(*pre[k]) if a_default is None else a_default).unsqueeze(1)
         if record is not None:
             record[k] = lam
+        # lower relaxation where the coefficient is >= 0, upper (slope s, intercept t) where negative
         lam_pos = lam.clamp(min=0)
         lam_neg = lam - lam_pos
         const = const + (lam_neg @ t.unsqueeze(-1)).squeeze(-1)
-        lam = lam_pos * a + lam_neg * s.unsqueeze(1)
+        lam = torch.addcmul(lam_neg * s.unsqueeze(1), lam_pos, a)
         if betas is not None and betas[k] is not None and phases is not None:
             lam = lam - betas[k] * phases[k].unsqueeze(1)
         const = const + lam @ bs[k]
@@ -237,6 +240,8 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
         first = (torch.maximum(first[0], parent[0][0]), torch.minimum(first[1], parent[0][1]))
     pre: Bounds = apply_phases([first], None if phases is None else phases[:1]) if K > 1 else [first]
     rel = relaxations(pre)  # the relaxations of the layers in pre, for every back-substitution
+    # the same, stacked per layer ([N, 3, n_k]), so that picking the pairs' domains is one gather
+    packed = [torch.stack(r, dim=1) for r in rel]
     if symbolic:
         # A[j, i, :]: coefficients of neuron j in domain i (inputs, then the constant)
         AL = torch.cat([Ws[0].unsqueeze(1).expand(-1, N, -1), bs[0].view(-1, 1, 1).expand(-1, N, 1)], dim=2)
@@ -247,6 +252,7 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
             assert parent is not None
             pre.extend(apply_phases([parent[k]], None if phases is None else [phases[k]]))
             rel.extend(relaxations(pre[-1:]))
+            packed.append(torch.stack(rel[-1], dim=1))
             continue
         lp, upp = pre[-1]
         l, u = box_affine(W, b, lp.clamp(min=0), upp.clamp(min=0))
@@ -268,16 +274,19 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
             l, u = torch.maximum(l, fl.T), torch.minimum(u, fu.T)
         if parent is not None and k < len(parent):
             l, u = torch.maximum(l, parent[k][0]), torch.minimum(u, parent[k][1])
-        # back-substitute each (domain, neuron) pair that is still unstable, as its own problem
+        # back-substitute each (domain, neuron) pair that is still unstable, as its own problem;
+        # for layer 1 with symbolic bounds that would repeat them (one relaxed layer: the
+        # back-substituted linear function is the symbolic one, on the same box)
         mask = (l < 0) & (u > 0) if k < K - 1 else torch.ones_like(l, dtype=torch.bool)
         if phases is not None and k < K - 1:
             mask &= phases[k] == 0
         dom, neu = torch.nonzero(mask, as_tuple=True)
-        if dom.numel():
+        if dom.numel() and not (symbolic and k == 1):
             Wr, br = W[neu], b[neu]  # [P, n_prev], [P]
-            res = backward_bound(Ws[:k + 1], bs[:k + 1], lo[dom], hi[dom], [(pl[dom], pu[dom]) for pl, pu in pre],
+            last_pre = [(pre[-1][0][dom], pre[-1][1][dom])]
+            res = backward_bound(Ws[:k + 1], bs[:k + 1], lo[dom], hi[dom], [None] * (k - 1) + last_pre,  # type: ignore[list-item]
                                  W_last=torch.stack([Wr, -Wr], dim=1), b_last=torch.stack([br, -br], dim=1),
-                                 relax=[(rs[dom], rt[dom], ra[dom]) for rs, rt, ra in rel])
+                                 relax=[tuple(p[dom].unbind(1)) for p in packed])
             l = l.clone()
             u = u.clone()
             l[dom, neu] = torch.maximum(l[dom, neu], res.lb[:, 0])
@@ -288,6 +297,7 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
         pre.append((l, u))
         if k < K - 1:
             rel.extend(relaxations(pre[-1:]))
+            packed.append(torch.stack(rel[-1], dim=1))
     return pre
 
 
