@@ -150,7 +150,7 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
                    alphas: list[Tensor] | None = None, betas: list[Tensor] | None = None,
                    phases: list[Tensor] | None = None, W_last: Tensor | None = None,
                    b_last: Tensor | None = None, record: dict[int, Tensor] | None = None,
-                   relax: list[Relaxation] | None = None) -> BackwardResult:
+                   relax: list[Relaxation] | None = None, interval: bool = True) -> BackwardResult:
     """Lower bound of the chain's output (or of ``W_last a_{K-1} + b_last``) by back-substitution.
 
     With ``record``, the coefficients on each ReLU layer's output (before relaxing it) are
@@ -161,7 +161,8 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
     unstable neurons; ``betas[k]`` (``[N, m, n_k]``, >= 0) multiply the split
     constraints ``phase * z >= 0``.  ``relax`` (from :func:`relaxations` of ``pre``) saves
     recomputing the relaxations; with it and without ``alphas``, only the last entry of
-    ``pre`` is read (the others may be None).
+    ``pre`` is read, and with ``interval=False`` none (they may be None).  ``interval=False``
+    skips the interval bound over the last ReLU layer, for callers that already have it.
     """
     K = len(Ws)
     N = lo.shape[0]
@@ -172,7 +173,7 @@ def backward_bound(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
     # the interval bound of the last affine map over the last ReLU layer's outputs: back-
     # substitution can lose to it (e.g. relu(x) + relu(-x) >= 0), so the better of the two is kept
     ibp_lb = None
-    if K >= 2:
+    if K >= 2 and interval:
         a_lo, a_hi = pre[K - 2][0].clamp(min=0), pre[K - 2][1].clamp(min=0)
         mid, rad = ((a_lo + a_hi) / 2).unsqueeze(-1), ((a_hi - a_lo) / 2).unsqueeze(-1)
         ibp_lb = (lam @ mid).squeeze(-1) - (lam.abs() @ rad).squeeze(-1) + const
@@ -283,10 +284,10 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
         dom, neu = torch.nonzero(mask, as_tuple=True)
         if dom.numel() and not (symbolic and k == 1):
             Wr, br = W[neu], b[neu]  # [P, n_prev], [P]
-            last_pre = [(pre[-1][0][dom], pre[-1][1][dom])]
-            res = backward_bound(Ws[:k + 1], bs[:k + 1], lo[dom], hi[dom], [None] * (k - 1) + last_pre,  # type: ignore[list-item]
+            # (l, u) already hold the interval bound over the previous layer: not recomputed
+            res = backward_bound(Ws[:k + 1], bs[:k + 1], lo[dom], hi[dom], [None] * k,  # type: ignore[list-item]
                                  W_last=torch.stack([Wr, -Wr], dim=1), b_last=torch.stack([br, -br], dim=1),
-                                 relax=[tuple(p[dom].unbind(1)) for p in packed])
+                                 relax=[tuple(p[dom].unbind(1)) for p in packed], interval=False)
             l = l.clone()
             u = u.clone()
             l[dom, neu] = torch.maximum(l[dom, neu], res.lb[:, 0])
