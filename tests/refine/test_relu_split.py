@@ -60,3 +60,12 @@ def test_descent_from_a_corner_reaches_the_unsafe_set() -> None:
     assert x is not None and np.all((x >= 0) & (x <= 1)) and x.sum() >= 1.5
     bs[1] = torch.tensor([2.5], dtype=torch.float64)  # now g >= 0.5 everywhere: nothing to find
     assert _descend_from_corners(Ws, bs, lo, hi, lam, [torch.tensor([0])], None, 200, time.monotonic() + 60) is None
+
+
+def test_lowest_names_the_worst_slots_and_leaves_them_in_the_pool() -> None:
+    pool = _pool()
+    pool.take(1, best=True)  # a free slot must never be named
+    slots = pool.lowest(5)
+    assert sorted(pool.ids[slots].tolist()) == [11, 12] and pool.size == 2
+    assert pool.ids[pool.lowest(1)].tolist() == [pool.ids[slots[0]].item()]
+    assert float(pool.lb[pool.lowest(1)][0]) == pool.worst()

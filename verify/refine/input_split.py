@@ -42,7 +42,7 @@ from verify.bounds.linear_relax import (
     optimize_alpha,
     relu_lower_default,
 )
-from verify.refine.relu_split import UNSTABLE_SLACK
+from verify.refine.relu_split import UNSTABLE_SLACK, DomainPool
 
 Tensor = torch.Tensor
 
@@ -76,11 +76,16 @@ class SplitTree:
     alpha_closures: list[tuple[int, int, list[tuple[np.ndarray, np.ndarray]]]] = field(default_factory=list)
 
     def add(self, parent: int, dim: int, value: float, side: int) -> int:
-        self.parent.append(parent)
-        self.dim.append(dim)
-        self.value.append(value)
-        self.side.append(side)
-        return len(self.parent) - 1
+        return self.add_many([parent], [dim], [value], [side])[0]
+
+    def add_many(self, parents: list[int], dims: list[int], values: list[float], sides: list[int]) -> range:
+        """Append nodes (lists of equal length); returns their ids."""
+        first = len(self.parent)
+        self.parent.extend(parents)
+        self.dim.extend(dims)
+        self.value.extend(values)
+        self.side.extend(sides)
+        return range(first, len(self.parent))
 
     @property
     def size(self) -> int:
@@ -184,23 +189,23 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
     if hit is not None:
         return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=1, seconds=time.monotonic() - start)
 
-    # open domains
-    o_lo, o_hi, o_id, o_open, o_lbp = lo_t, hi_t, torch.tensor([0]), open_p, lbp
-    o_depth = torch.tensor([0])
-    o_pre = pre
-    o_lam = _worst_row_lam(res, lbp, open_p, g_t)
     alpha_on = options.alpha_iterations > 0 and len(Ws) > 1
     m_rows = Ws[-1].shape[0]
-    # each open box's lower slopes (float32: they only seed the next optimisation)
-    o_al = [relu_lower_default(l, u).unsqueeze(1).expand(1, m_rows, -1).float()
-            for l, u in pre[:len(Ws) - 1]] if alpha_on else []
+    L = len(pre)
+    # the open boxes: bounds, open polytopes, polytope bounds, branching coefficients, depth,
+    # hidden-layer bounds and (float32: they only seed the next optimisation) lower slopes
+    al0 = [relu_lower_default(l, u).unsqueeze(1).expand(1, m_rows, -1).float()
+           for l, u in pre[:len(Ws) - 1]] if alpha_on else []
+    pool = DomainPool([lo_t, hi_t, open_p, lbp, _worst_row_lam(res, lbp, open_p, g_t), torch.tensor([0])]
+                      + [l for l, _ in pre] + [u for _, u in pre] + al0,
+                      _worst_open(open_p, lbp), torch.tensor([0]))
     alpha_tried = 0
     rounds = 0
     last_report = start
     search_time = start + options.search_at * max(0.0, deadline - start)
-    while o_lo.shape[0]:
+    while pool.size:
         now = time.monotonic()
-        if now >= deadline or o_lo.shape[0] > options.max_open:
+        if now >= deadline or pool.size > options.max_open:
             break
         if search is not None and now >= search_time:
             hit = search(options.search_seconds)
@@ -209,12 +214,10 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
                 return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=bounded, rounds=rounds,
                                         seconds=time.monotonic() - start, by_search=True)
         rounds += 1
-        worst = torch.where(o_open, o_lbp, torch.full_like(o_lbp, torch.inf)).min(dim=1).values
-        take = min(options.batch, o_lo.shape[0])
-        order = torch.argsort(worst)
-        pick, rest = order[:take], order[take:]
-        plo, phi, pid, popen, plbp, plam = o_lo[pick], o_hi[pick], o_id[pick], o_open[pick], o_lbp[pick], o_lam[pick]
-        pdepth = o_depth[pick]
+        take = min(options.batch, pool.size)
+        _, pid, fields = pool.take(take)
+        plo, phi, popen, plbp, plam, pdepth = fields[:6]
+        ppre = list(zip(fields[6:6 + L], fields[6 + L:6 + 2 * L]))
         width = phi - plo
         rel = width / root_width
         ok = (width > 0) & (rel * MAX_ASPECT >= rel.max(dim=1, keepdim=True).values)
@@ -226,15 +229,14 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
             widest = torch.where(width > 0, rel, torch.full_like(rel, -1.0)).argmax(dim=1)
             dims = torch.where(pdepth % WIDEST_EVERY == WIDEST_EVERY - 1, widest, dims)
         c_lo, c_hi = _halves(plo, phi, dims)
-        ppre = [(l[pick], u[pick]) for l, u in o_pre]
-        c_al = [a[pick].repeat(2, 1, 1) for a in o_al]
+        c_al = [a.repeat(2, 1, 1) for a in fields[6 + 2 * L:]]
         res, c_pre = bound_boxes(Ws, bs, c_lo, c_hi, [(l.repeat(2, 1), u.repeat(2, 1)) for l, u in ppre])
         bounded += 2 * take
         rows = torch.arange(take)
         mid = c_hi[rows, dims].tolist()
         d_list, p_list = dims.tolist(), pid.tolist()
-        ids = [tree.add(p, d, v, side) for side in (0, 1) for p, d, v in zip(p_list, d_list, mid)]
-        c_id = torch.tensor(ids)
+        ids = tree.add_many(p_list * 2, d_list * 2, mid * 2, [0] * take + [1] * take)  # lower halves, then upper
+        c_id = torch.arange(ids.start, ids.stop)
         c_open_parent = torch.cat([popen, popen])
         c_lbp = torch.maximum(polytope_bounds(res.lb, g_t), torch.cat([plbp, plbp]))  # child within parent
         newly = c_open_parent & (c_lbp > thr)
@@ -254,42 +256,34 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
             if hit is not None:
                 return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=bounded, rounds=rounds,
                                         seconds=time.monotonic() - start)
-            o_lo = torch.cat([o_lo[rest], k_lo])
-            o_hi = torch.cat([o_hi[rest], k_hi])
-            o_id = torch.cat([o_id[rest], c_id[keep]])
-            o_open = torch.cat([o_open[rest], c_open[keep]])
-            o_lbp = torch.cat([o_lbp[rest], c_lbp[keep]])
-            o_lam = torch.cat([o_lam[rest], _worst_row_lam(sub, c_lbp[keep], c_open[keep], g_t)])
-            o_depth = torch.cat([o_depth[rest], (pdepth + 1).repeat(2)[keep]])
-            o_pre = [(torch.cat([ol[rest], cl[keep]]), torch.cat([ou[rest], cu[keep]]))
-                     for (ol, ou), (cl, cu) in zip(o_pre, c_pre)]
-            o_al = [torch.cat([a[rest], ca[keep]]) for a, ca in zip(o_al, c_al)]
-        else:
-            o_lo, o_hi, o_id, o_open, o_lbp, o_lam, o_depth = (
-                t[rest] for t in (o_lo, o_hi, o_id, o_open, o_lbp, o_lam, o_depth))
-            o_pre = [(ol[rest], ou[rest]) for ol, ou in o_pre]
-            o_al = [a[rest] for a in o_al]
-        if options.attack_every and rounds % options.attack_every == 0 and o_lo.shape[0]:
-            worst_now = torch.where(o_open, o_lbp, torch.full_like(o_lbp, torch.inf)).min(dim=1).values
-            sel = torch.argsort(worst_now)[:options.attack_boxes]
-            hit = _first_unsafe(Ws, bs, g_t, _pgd_points(Ws, bs, g_t, o_lo[sel], o_hi[sel], rounds), is_unsafe)
+            k_open, k_lbp = c_open[keep], c_lbp[keep]
+            pool.add([k_lo, k_hi, k_open, k_lbp, _worst_row_lam(sub, k_lbp, k_open, g_t), (pdepth + 1).repeat(2)[keep]]
+                     + [l[keep] for l, _ in c_pre] + [u[keep] for _, u in c_pre] + [a[keep] for a in c_al],
+                     _worst_open(k_open, k_lbp), c_id[keep])
+        if options.attack_every and rounds % options.attack_every == 0 and pool.size:
+            sel = pool.lowest(options.attack_boxes)
+            hit = _first_unsafe(Ws, bs, g_t, _pgd_points(Ws, bs, g_t, pool.fields[0][sel], pool.fields[1][sel], rounds),
+                                is_unsafe)
             if hit is not None:
                 return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=bounded, rounds=rounds,
                                         seconds=time.monotonic() - start)
         if progress is not None and now - last_report > 1.0:
             last_report = now
-            w = torch.where(o_open, o_lbp, torch.full_like(o_lbp, torch.inf)).min() if o_lo.shape[0] else 0.0
-            progress(f"input split: {o_lo.shape[0]} open, {len(tree.closures)} closed, {bounded} bounds "
+            w = pool.worst() if pool.size else 0.0
+            progress(f"input split: {pool.size} open, {len(tree.closures)} closed, {bounded} bounds "
                      f"({alpha_tried} alpha), worst bound {float(w):.4g}")
-    status = "verified" if o_lo.shape[0] == 0 else "open"
-    if status == "verified":
-        min_lb = min(m for _, _, m in tree.closures)
-    else:
-        min_lb = float(torch.where(o_open, o_lbp, torch.inf).min())
+    status = "verified" if pool.size == 0 else "open"
+    min_lb = min(m for _, _, m in tree.closures) if status == "verified" else pool.worst()
     del P
     return InputSplitResult(status, tree, min_lb=min_lb, domains_bounded=bounded, rounds=rounds,
-                            seconds=time.monotonic() - start, open_boxes=(o_lo.numpy(), o_hi.numpy()),
+                            seconds=time.monotonic() - start,
+                            open_boxes=(pool.fields[0][pool.used].numpy(), pool.fields[1][pool.used].numpy()),
                             alpha_tried=alpha_tried)
+
+
+def _worst_open(open_p: Tensor, lbp: Tensor) -> Tensor:
+    """Per box: the lowest bound among its open polytopes."""
+    return torch.where(open_p, lbp, torch.full_like(lbp, torch.inf)).min(dim=1).values
 
 
 def _alpha_pass(Ws: list[Tensor], bs: list[Tensor], groups: list[Tensor], idx: Tensor, lo: Tensor, hi: Tensor,

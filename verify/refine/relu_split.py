@@ -196,6 +196,11 @@ class DomainPool:
         """The lowest bound of an open domain (the pool must not be empty)."""
         return float(self.lb[self.used].min())
 
+    def lowest(self, n: int) -> Tensor:
+        """The slots of the (at most) ``n`` open domains with the lowest bounds, left in the pool."""
+        key = torch.where(self.used, self.lb, torch.full_like(self.lb, torch.inf))
+        return torch.topk(key, min(n, self.size), largest=False).indices
+
     def take(self, n: int, best: bool = False) -> tuple[Tensor, Tensor, list[Tensor]]:
         """Remove the ``n`` domains with the lowest bounds (``best``: the highest): their
         bounds, nodes and fields."""
