@@ -181,9 +181,9 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
 
 class DomainPool:
     """Open domains in preallocated tensors (first dimension: slots), with their bounds and
-    tree nodes (ReLU splitting and input splitting both keep their frontier here).  Taking the worst and adding children move only those domains: copying a
-    frontier of 100k domains (about 3 GB on MNIST 256x4) every round cost more than the
-    bounding itself."""
+    tree nodes; ReLU splitting and input splitting both keep their frontier here.  Taking
+    the worst and adding children move only those domains: copying a frontier of 100k
+    domains (about 3 GB on MNIST 256x4) every round cost more than the bounding itself."""
 
     def __init__(self, fields: list[Tensor], lb: Tensor, ids: Tensor) -> None:
         self.fields = [f.clone() for f in fields]
