@@ -240,9 +240,9 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
     if parent is not None:
         first = (torch.maximum(first[0], parent[0][0]), torch.minimum(first[1], parent[0][1]))
     pre: Bounds = apply_phases([first], None if phases is None else phases[:1]) if K > 1 else [first]
-    rel = relaxations(pre)  # the relaxations of the layers in pre, for every back-substitution
-    # the same, stacked per layer ([N, 3, n_k]), so that picking the pairs' domains is one gather
-    packed = [torch.stack(r, dim=1) for r in rel]
+    # the relaxations of the layers in pre, for every back-substitution, stacked per layer
+    # ([N, 3, n_k]: upper slope, intercept, lower slope) so that picking the pairs' domains is one gather
+    packed = [torch.stack(r, dim=1) for r in relaxations(pre)]
     if symbolic:
         # A[j, i, :]: coefficients of neuron j in domain i (inputs, then the constant)
         AL = torch.cat([Ws[0].unsqueeze(1).expand(-1, N, -1), bs[0].view(-1, 1, 1).expand(-1, N, 1)], dim=2)
@@ -252,13 +252,12 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
         if k < start:
             assert parent is not None
             pre.extend(apply_phases([parent[k]], None if phases is None else [phases[k]]))
-            rel.extend(relaxations(pre[-1:]))
-            packed.append(torch.stack(rel[-1], dim=1))
+            packed.append(torch.stack(relaxations(pre[-1:])[0], dim=1))
             continue
         lp, upp = pre[-1]
         l, u = box_affine(W, b, lp.clamp(min=0), upp.clamp(min=0))
         if symbolic:
-            s, t, a = rel[-1]
+            s, t, a = packed[-1].unbind(1)
             AL_a = AL * a.T.unsqueeze(-1)
             AU_a = AU * s.T.unsqueeze(-1)
             AU_a[:, :, n0] += t.T
@@ -297,8 +296,7 @@ def crown_bounds(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor,
             u = torch.where(phases[k] < 0, u.clamp(max=0), u)
         pre.append((l, u))
         if k < K - 1:
-            rel.extend(relaxations(pre[-1:]))
-            packed.append(torch.stack(rel[-1], dim=1))
+            packed.append(torch.stack(relaxations(pre[-1:])[0], dim=1))
     return pre
 
 

@@ -75,9 +75,6 @@ class SplitTree:
     #: ``[rows of the polytope, n_k]`` slopes (zero where the neuron is stable)
     alpha_closures: list[tuple[int, int, list[tuple[np.ndarray, np.ndarray]]]] = field(default_factory=list)
 
-    def add(self, parent: int, dim: int, value: float, side: int) -> int:
-        return self.add_many([parent], [dim], [value], [side])[0]
-
     def add_many(self, parents: list[int], dims: list[int], values: list[float], sides: list[int]) -> range:
         """Append nodes (lists of equal length); returns their ids."""
         first = len(self.parent)

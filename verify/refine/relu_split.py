@@ -196,18 +196,18 @@ class DomainPool:
         """The lowest bound of an open domain (the pool must not be empty)."""
         return float(self.lb[self.used].min())
 
-    def lowest(self, n: int) -> Tensor:
-        """The slots of the (at most) ``n`` open domains with the lowest bounds, left in the pool."""
-        key = torch.where(self.used, self.lb, torch.full_like(self.lb, torch.inf))
-        return torch.topk(key, min(n, self.size), largest=False).indices
+    def lowest(self, n: int, best: bool = False) -> Tensor:
+        """The slots of the (at most) ``n`` open domains with the lowest bounds (``best``: the
+        highest), left in the pool."""
+        key = torch.where(self.used, self.lb, torch.full_like(self.lb, -torch.inf if best else torch.inf))
+        return torch.topk(key, min(n, self.size), largest=best).indices
 
     def take(self, n: int, best: bool = False) -> tuple[Tensor, Tensor, list[Tensor]]:
         """Remove the ``n`` domains with the lowest bounds (``best``: the highest): their
         bounds, nodes and fields."""
-        key = torch.where(self.used, self.lb, torch.full_like(self.lb, -torch.inf if best else torch.inf))
-        slots = torch.topk(key, n, largest=best).indices
+        slots = self.lowest(n, best)
         self.used[slots] = False
-        self.size -= n
+        self.size -= slots.numel()
         return self.lb[slots], self.ids[slots], [f[slots] for f in self.fields]
 
     def add(self, fields: list[Tensor], lb: Tensor, ids: Tensor) -> None:
