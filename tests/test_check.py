@@ -110,3 +110,40 @@ def test_acasxu_sat_instances_are_never_verified() -> None:
         result = check(load_model(folder / row["onnx"]), load_spec(folder / row["vnnlib"]),
                        CheckOptions(timeout=5, falsify=False))
         assert result.verdict != "verified", row
+
+
+def _mlp_case(tmp_path: Path, shift: float) -> tuple:
+    """A random 3-10-10-2 net and ``y0 - y1 <= q - shift`` on [-1, 1]^3 (q: a low sampled quantile)."""
+    path = nets.mlp(tmp_path / "m.onnx", [3, 10, 10, 2], seed=1)
+    model = load_model(path)
+    xs = np.random.default_rng(0).uniform(-1, 1, (5000, 3)).astype(np.float32)
+    ys = model.evaluate(xs)
+    bound = float(np.quantile(ys[:, 0] - ys[:, 1], 0.02)) - shift
+    lines = [f"(declare-const X_{i} Real)" for i in range(3)] + ["(declare-const Y_0 Real)",
+                                                                 "(declare-const Y_1 Real)"]
+    lines += [f"(assert (>= X_{i} -1)) (assert (<= X_{i} 1))" for i in range(3)]
+    return model, parse_vnnlib("\n".join(lines + [f"(assert (<= (- Y_0 Y_1) {bound:.6f}))"]))
+
+
+@pytest.mark.parametrize("first_try", [30.0, 0.0])
+def test_input_split_goes_before_the_quick_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  first_try: float) -> None:
+    """Low-dimensional inputs: a short input split first; the quick search only when it leaves a case open."""
+    import verify.check as check_module
+
+    quick_calls: list[bool] = []
+    falsify = check_module._Pipeline.falsify
+
+    def recording(self, seconds, prop=None, quick=False):  # type: ignore[no-untyped-def]
+        quick_calls.append(quick)
+        return falsify(self, seconds, prop, quick)
+
+    monkeypatch.setattr(check_module._Pipeline, "falsify", recording)
+    monkeypatch.setattr(check_module, "SPLIT_FIRST_SECONDS", first_try)
+    model, prop = _mlp_case(tmp_path, 0.5)
+    result = check(model, prop, CheckOptions(timeout=30))
+    assert result.details["incomplete"]["open_cases"] == 1, "the example must need branch and bound"
+    assert result.verdict == "verified" and result.method == "input-split"
+    assert result.details["recheck"]["valid"]
+    assert len(result.details["compression"]) == 1
+    assert (True in quick_calls) == (first_try == 0.0)

@@ -76,7 +76,7 @@ def test_timeout_is_honoured_and_exits_3() -> None:
     if not folder.exists():
         pytest.skip("../shared/benchmarks/acasxu is missing")
     start = time.monotonic()
-    proc = run("check", folder / "onnx" / "ACASXU_run2a_1_9_batch_2000.onnx", folder / "vnnlib" / "prop_7.vnnlib",
+    proc = run("check", folder / "onnx" / "ACASXU_run2a_4_2_batch_2000.onnx", folder / "vnnlib" / "prop_2.vnnlib",
                "--timeout", "4", "--json", "--no-falsify")
     elapsed = time.monotonic() - start
     assert proc.returncode == 3, proc.stdout + proc.stderr

@@ -12,26 +12,24 @@ import pytest
 from tests.conftest import ROOT
 from verify.gate import GateOptions, GateRun, run_gate
 
-#: class 0 in an L-infinity ball of radius 0.2 around its centre: it holds, but branch and
-#: bound needs about half a second, so a 0.1 s timeout leaves it unknown.
-HARD_SPEC = """\
-(declare-const X_0 Real)
-(declare-const X_1 Real)
-(declare-const X_2 Real)
-(declare-const X_3 Real)
-(declare-const Y_0 Real)
-(declare-const Y_1 Real)
-(declare-const Y_2 Real)
-(assert (>= X_0 0.0))
-(assert (<= X_0 0.4))
-(assert (>= X_1 0.0))
-(assert (<= X_1 0.4))
-(assert (>= X_2 0.1))
-(assert (<= X_2 0.5))
-(assert (>= X_3 0.5))
-(assert (<= X_3 0.9))
-(assert (or (and (>= Y_1 Y_0)) (and (>= Y_2 Y_0))))
-"""
+
+def _hard_spec() -> str:
+    """Class 0 on 16 overlapping boxes of half-width 0.21 around its centre (0.2, 0.2, 0.3, 0.7),
+    each input shifted by -0.002 or +0.002: it holds, but branch and bound needs about 140
+    boxes in all, about half a second, so a 0.1 s timeout leaves it unknown."""
+    centre, half = (0.2, 0.2, 0.3, 0.7), 0.21
+    lines = [f"(declare-const X_{i} Real)" for i in range(4)] + [f"(declare-const Y_{j} Real)" for j in range(3)]
+    boxes = []
+    for k in range(16):
+        mid = [c + (0.002 if (k >> i) & 1 else -0.002) for i, c in enumerate(centre)]
+        boxes.append("(and " + " ".join(f"(>= X_{i} {m - half:.3f}) (<= X_{i} {m + half:.3f})"
+                                        for i, m in enumerate(mid)) + ")")
+    lines.append("(assert (or\n  " + "\n  ".join(boxes) + "))")
+    lines.append("(assert (or (and (>= Y_1 Y_0)) (and (>= Y_2 Y_0))))")
+    return "\n".join(lines) + "\n"
+
+
+HARD_SPEC = _hard_spec()
 
 
 @pytest.fixture
