@@ -15,11 +15,11 @@ Every candidate cut's children are bounded and the cut whose children are least 
 is kept.  No dimension gets more than ``MAX_ASPECT`` times narrower (relative to the
 root box) than the widest.  Children inherit their parent's pre-activation bounds
 (valid on the smaller box) before their own are computed, all children of a round in
-one batched call.  A child CROWN leaves open gets a few
-steps of alpha-CROWN on its output rows, starting from its parent's slopes, unless its
-bound is far from closing (below ``-alpha_ratio`` times the gap between the bound and
-the value at its centre): the optimised bound closes boxes and, inherited, tightens
-their descendants (ACAS Xu 4_2/prop_2, whose margin is about 0.001, closes only so).
+one batched call.  A child CROWN leaves open gets a few steps of alpha-CROWN on its
+output rows, starting from its parent's slopes, unless its bound is far from closing
+(below ``-alpha_ratio`` times the gap between the bound and the value at its centre):
+the optimised bound closes boxes and, inherited, tightens their descendants (ACAS Xu
+4_2/prop_2, whose margin is about 0.001, closes only so).
 
 It closes what it can, tests the most suspicious points of the rest on the network,
 and every few rounds runs a short gradient attack inside the worst boxes.  The split
