@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from verify.bounds.adam import Adam
+
 Tensor = torch.Tensor
 Bounds = list[tuple[Tensor, Tensor]]
 
@@ -337,7 +339,7 @@ def optimize_alpha(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, p
     groups = [{"params": alphas, "lr": lr}]
     if betas is not None:
         groups.append({"params": betas, "lr": lr_beta})
-    opt = torch.optim.Adam(groups)
+    opt = Adam(groups)
     best: BackwardResult | None = None
     best_alphas: list[Tensor] = []
     best_betas: list[Tensor] | None = None

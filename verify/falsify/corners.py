@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from verify.bounds.adam import Adam
 from verify.falsify.base import Budget, Counterexample, SearchStats, confirm, float32_box
 from verify.model.network import Model
 from verify.spec.property import Case, Property
@@ -45,7 +46,7 @@ def descend_from_corners(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Ten
         member[rows.unsqueeze(1), rows.unsqueeze(0)] = True
     width = (hi - lo).clamp(min=0)
     t = (lam < 0).to(lo.dtype).clone().requires_grad_(True)  # box coordinates in [0, 1]
-    opt = torch.optim.Adam([t], lr=0.02)
+    opt = Adam([t], lr=0.02)
     for step in range(steps):
         if deadline is not None and step % 25 == 0 and time.monotonic() >= deadline:
             break
