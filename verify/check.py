@@ -237,7 +237,7 @@ def _check(run: _Pipeline) -> CheckResult:
     if open_cases and options.falsify and chain.n_inputs <= INPUT_SPLIT_MAX_DIMS:
         # input splitting settles most low-dimensional cases in well under a second, and
         # finds counterexamples of its own: it goes first, briefly
-        settled = _refine(run, chain, open_cases, method, worst, limit=SPLIT_FIRST_SECONDS)
+        settled = _refine(run, chain, open_cases, method, worst, first_try=SPLIT_FIRST_SECONDS)
         if settled is not None:
             return settled
         run.details.pop("compression", None)
@@ -252,10 +252,10 @@ def _check(run: _Pipeline) -> CheckResult:
 
 
 def _refine(run: _Pipeline, chain: Any, open_cases: list[int], method: str, worst: float,
-            limit: float | None = None) -> CheckResult | None:
+            first_try: float | None = None) -> CheckResult | None:
     """Branch and bound on every case (all of them, so that the certificate covers all).
 
-    With ``limit``, a first try of at most that many seconds per case and no mid-run
+    With ``first_try``, a first try of at most that many seconds per case and no mid-run
     counterexample search: it returns a verified or falsified result, or None (nothing
     reported) when a case is left open.
     """
@@ -266,8 +266,8 @@ def _refine(run: _Pipeline, chain: Any, open_cases: list[int], method: str, wors
     margins = []
     for ci, case in enumerate(prop.cases):
         deadline = time.monotonic() + run.budget.left() / max(1, len(prop.cases) - ci)
-        if limit is not None:
-            deadline = min(deadline, time.monotonic() + limit)
+        if first_try is not None:
+            deadline = min(deadline, time.monotonic() + first_try)
 
         def is_unsafe(x: np.ndarray, ci: int = ci) -> bool:
             return _replay(run, x, ci) is not None
@@ -285,7 +285,7 @@ def _refine(run: _Pipeline, chain: Any, open_cases: list[int], method: str, wors
         if outcome is None:
             work, folded = _compressed(run, chain, case, ci) if options.compress else (chain, False)
             outcome = prove_case(work, case, ci, deadline, threshold, run.progress, is_unsafe, folded=folded,
-                                 original=chain, search=search if limit is None else None)
+                                 original=chain, search=search if first_try is None else None)
         outcomes.append(outcome)
         margins.append(outcome.min_lb)
         if outcome.status == "candidate":
@@ -298,7 +298,7 @@ def _refine(run: _Pipeline, chain: Any, open_cases: list[int], method: str, wors
     if all(o.status == "verified" for o in outcomes) and len(outcomes) == len(prop.cases):
         run.details["refinement"] = _stats(outcomes)
         return _certify(run, chain, outcomes, min(margins), method if not open_cases else None)
-    if limit is not None:
+    if first_try is not None:
         return None
     run.details["refinement"] = _stats(outcomes)
     worst = min(margins) if margins else worst

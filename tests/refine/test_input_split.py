@@ -108,8 +108,7 @@ def test_the_cut_kept_has_the_least_unsafe_children() -> None:
     rng = np.random.default_rng(3)
     centre = torch.as_tensor(rng.uniform(-0.8, 0.8, (6, 3)))
     lo, hi = centre - 0.2, centre + 0.2
-    _, pre = bound_boxes(Ws, bs, lo, hi)
-    root = bound_boxes(Ws, bs, lo, hi)[0]
+    root, pre = bound_boxes(Ws, bs, lo, hi)
     open_p, lbp = torch.ones(6, 1, dtype=torch.bool), polytope_bounds(root.lb, g)
     cand = torch.tensor([[0, 1, 2]] * 3 + [[2, 0, 1]] * 3)
     dims, c_lo, c_hi, res, _ = _best_cut(Ws, bs, g, lo, hi, pre, open_p, lbp, cand, 1e-7)

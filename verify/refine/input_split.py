@@ -243,9 +243,9 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
         ids = tree.add_many(p_list * 2, d_list * 2, mid * 2, [0] * take + [1] * take)  # lower halves, then upper
         c_id = torch.arange(ids.start, ids.stop)
         c_open_parent = torch.cat([popen, popen])
-        c_lbp = torch.maximum(polytope_bounds(res.lb, g_t), torch.cat([plbp, plbp]))  # child within parent
-        newly = c_open_parent & (c_lbp > thr)
         own = polytope_bounds(res.lb, g_t)  # the child's own bound (the parent's did not close it)
+        c_lbp = torch.maximum(own, torch.cat([plbp, plbp]))  # child within parent
+        newly = c_open_parent & (c_lbp > thr)
         for i, p in torch.nonzero(newly).tolist():
             tree.closures.append((int(c_id[i]), p, float(own[i, p])))
         c_open = c_open_parent & ~newly
@@ -364,9 +364,9 @@ def _best_cut(Ws: list[Tensor], bs: list[Tensor], groups: list[Tensor], lo: Tens
     los, his = zip(*[_halves(lo, hi, cand[:, j]) for j in range(k)])
     res, c_pre = bound_boxes(Ws, bs, torch.cat(los), torch.cat(his),
                              [(l.repeat(2 * k, 1), u.repeat(2 * k, 1)) for l, u in pre])
-    rows = torch.arange(N)
     if k == 1:
         return cand[:, 0], los[0], his[0], res, c_pre
+    rows = torch.arange(N)
     c_lbp = torch.maximum(polytope_bounds(res.lb, groups), lbp.repeat(2 * k, 1))
     still = open_p.repeat(2 * k, 1) & (c_lbp <= thr)
     worst = torch.where(still, c_lbp, torch.zeros_like(c_lbp)).min(dim=1).values.clamp(max=0.0)
