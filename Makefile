@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p .verify-cache
 	$(BIN)/verify check examples/tiny/classifier.onnx specs/tiny_robust_class0.vnnlib --certificate .verify-cache/demo-cert.json; test $$? -eq 0
 	$(BIN)/verify certcheck examples/tiny/classifier.onnx specs/tiny_robust_class0.vnnlib .verify-cache/demo-cert.json
 	$(BIN)/verify check examples/tiny/classifier.onnx specs/tiny_robust_class0_wide.vnnlib; test $$? -eq 1
@@ -29,16 +30,17 @@ example: $(STAMP)
 	$(BIN)/python examples/make_example.py
 
 test: $(STAMP)
+	bash .ci/ensure_chromium.sh
 	$(BIN)/python -m pytest -q -x
 
 lint: $(STAMP)
 	$(BIN)/ruff check verify tests benchmarks examples
 
 bench-acasxu: $(STAMP)
-	$(BIN)/python benchmarks/run_family.py ../shared/benchmarks/acasxu --timeout 116 --jobs 2 --out results/acasxu.csv
+	$(BIN)/python benchmarks/run_family.py ../shared/benchmarks/acasxu --jobs 2 --no-recheck --certificates certs/acasxu --out benchmarks/results/acasxu.csv
 
 bench-mnistfc: $(STAMP)
-	$(BIN)/python benchmarks/run_family.py ../shared/benchmarks/mnistfc --jobs 2 --out results/mnistfc.csv
+	$(BIN)/python benchmarks/run_family.py ../shared/benchmarks/mnistfc --jobs 2 --no-recheck --certificates certs/mnistfc --out benchmarks/results/mnistfc.csv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
