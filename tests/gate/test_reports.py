@@ -1,10 +1,14 @@
 """verify.gate.reports: JSON (the documented schema), JUnit (parsed with xml.etree), Markdown
-and the self-contained HTML page, which a headless Chromium renders with the verdict table
-visible (skipped when no Chromium is installed)."""
+and the self-contained HTML page, which a headless Chromium renders and the test looks at as a
+person would: the verdict table, the counterexample tables and the module pictures laid out,
+filled in, decoded and painted (skipped when no Chromium is installed; in CI (CI=true) it fails)."""
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -106,37 +110,196 @@ def _chromium() -> str | None:
     return None
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+NO_BROWSER = ("no Chromium binary (chromium, chromium-browser, google-chrome) on PATH; "
+              "`bash .ci/ensure_chromium.sh` installs it (as root on Debian/Ubuntu)")
+
+
 @pytest.fixture
-def browser() -> str:
-    """A headless-capable Chromium, or skip (before the gate fixture runs)."""
+def browser() -> str | None:
+    """A headless-capable Chromium, or skip (before the gate fixture runs); None in CI (CI=true),
+    where the test then fails: the page must be looked at there."""
     path = _chromium()
-    if path is None:
-        pytest.skip("no Chromium binary (chromium, chromium-browser, google-chrome) on PATH")
+    if path is None and not _in_ci():
+        pytest.skip(NO_BROWSER)
     return path
 
 
-def test_html_renders_in_headless_chromium(browser: str, failing: tuple[GateRun, Path], tmp_path: Path) -> None:
-    _, rep = failing
+#: Injected into a copy of the report: after every image has loaded (or failed), it writes what a
+#: person would see (sizes, visibility, cell texts, image sizes) as JSON into a hidden <pre>.
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const box = (el) => {
+    const r = el.getBoundingClientRect(), s = getComputedStyle(el);
+    return {x: r.left + scrollX, y: r.top + scrollY, w: r.width, h: r.height,
+            shown: s.display !== "none" && s.visibility === "visible" && Number(s.opacity) > 0};
+  };
+  const table = (t) => t && {box: box(t), head: [...t.tHead.rows[0].cells].map((c) => c.innerText.trim()),
+    rows: [...t.tBodies[0].rows].map((r) => ({box: box(r), cells: [...r.cells].map((c) => c.innerText.trim()),
+                                              boxes: [...r.cells].map(box)}))};
+  const after = (h) => {  // the tables between a heading and the next heading
+    const out = [];
+    for (let n = h.nextElementSibling; n && !/^H[1-3]$/.test(n.tagName); n = n.nextElementSibling)
+      out.push(...(n.matches("table") ? [n] : n.querySelectorAll("table")));
+    return out;
+  };
+  const probe = {
+    page: {w: document.documentElement.scrollWidth, h: document.documentElement.scrollHeight},
+    verdicts: table(document.getElementById("verdict-table")),
+    counterexamples: [...document.querySelectorAll("h3[id^=cex-]")].map((h) => ({
+      id: h.id, title: h.innerText.trim(), box: box(h), tables: after(h).map(table)})),
+    images: [...document.images].map((i) => ({alt: i.alt, src: i.src.slice(0, 40), complete: i.complete,
+      natural: [i.naturalWidth, i.naturalHeight], box: box(i)})),
+    figures: [...document.querySelectorAll("figure")].map((f) => ({box: box(f),
+      caption: (f.querySelector("figcaption") || {}).innerText, img: !!f.querySelector("img")})),
+    links: [...document.querySelectorAll("a[href]")].map((a) => ({href: a.getAttribute("href"),
+      target: a.hash ? !!document.getElementById(decodeURIComponent(a.hash.slice(1))) : null})),
+  };
+  const pre = document.createElement("pre");
+  pre.id = "verify-probe";
+  pre.hidden = true;
+  pre.textContent = JSON.stringify(probe);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--hide-scrollbars", "--force-device-scale-factor=1", "--virtual-time-budget=5000"]
+WIDTH = 1280  # CSS pixels = screenshot pixels (device scale factor 1)
+
+
+def _chrome(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    profile.mkdir()  # a fresh profile each time: nothing cached, nothing shared
+    done = subprocess.run([browser, *CHROME_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, f"chromium exited {done.returncode}: {done.stderr[-2000:]}"
+    return done
+
+
+def _probe(browser: str, page: Path, tmp_path: Path) -> dict:
+    """What Chromium laid out for ``page``, from a copy (in the same folder) with PROBE injected."""
+    copy = page.with_name("probe-" + page.name)
+    text = page.read_text()
+    assert text.count("</body>") == 1
+    copy.write_text(text.replace("</body>", PROBE + "</body>"))
+    dom = _chrome(browser, tmp_path / "profile-dom", f"--window-size={WIDTH},900", "--dump-dom",
+                  copy.as_uri()).stdout
+    found = re.search(r'<pre id="verify-probe"[^>]*>(.*?)</pre>', dom, re.S)
+    assert found, f"the probe did not run (scripts or the load event): {dom[-1000:]}"
+    return json.loads(html.unescape(found.group(1)))
+
+
+def _seen(b: dict) -> bool:
+    return bool(b["shown"]) and b["w"] >= 1 and b["h"] >= 1
+
+
+def test_html_renders_in_headless_chromium(browser: str | None, request: pytest.FixtureRequest,
+                                           tmp_path: Path) -> None:
+    """Look at the page as a person would: the layout Chromium computes (every table and picture
+    has a size, every image decoded, every cell filled in, every link leads somewhere) and the
+    screenshot of the whole page (the banner, the tables and the pictures are really painted)."""
+    if browser is None:
+        pytest.fail(f"CI=true: the HTML report must be rendered in CI, but {NO_BROWSER}", pytrace=False)
+    run, rep = request.getfixturevalue("failing")  # only now: the gate run takes seconds
+    page = rep / "report.html"
+    probe = _probe(browser, page, tmp_path)
+    named = [p for p in run.report["properties"] if p["family"] is None]
+    falsified = [p for p in named if p["verdict"] == "falsified"]
+    assert len(named) == 4 and len(falsified) == 2
+
+    # the verdict table: its header, one visible row per named property, every cell filled in
+    verdicts = probe["verdicts"]
+    assert verdicts is not None, "no verdict table"
+    assert _seen(verdicts["box"]) and verdicts["box"]["w"] >= 600, f"the verdict table is not shown: {verdicts['box']}"
+    assert verdicts["head"][:4] == ["property", "model", "requires", "verdict"], verdicts["head"]
+    assert len(verdicts["rows"]) == len(named), [r["cells"][0] for r in verdicts["rows"]]
+    for row, p in zip(verdicts["rows"], named, strict=True):
+        assert _seen(row["box"]) and row["box"]["h"] >= 15, row
+        assert row["cells"][0].startswith(p["id"]) and row["cells"][3] == p["verdict"], row
+        assert all(row["cells"]), f"an empty cell in the verdict table: {row}"
+
+    # one counterexample section per falsified property: two tables (inputs, outputs), values filled in
+    assert [c["id"] for c in probe["counterexamples"]] == [f"cex-p-{p['id']}" for p in falsified]
+    for c, p in zip(probe["counterexamples"], falsified, strict=True):
+        assert c["title"] == p["id"] and _seen(c["box"])
+        assert [t["head"] for t in c["tables"]] == [["input", "value"], ["output", "value"]], c
+        for t, values in zip(c["tables"], (p["counterexample"]["x"], p["counterexample"]["y"]), strict=True):
+            assert _seen(t["box"]) and t["box"]["w"] >= 60 and len(t["rows"]) == len(values) > 0, t
+            for i, (row, v) in enumerate(zip(t["rows"], values, strict=True)):
+                assert _seen(row["box"]) and row["cells"][0].endswith(f"_{i}"), row
+                assert row["cells"][1] and float(row["cells"][1]) == pytest.approx(v, rel=1e-6), row
+
+    # the module pictures: one per named property, decoded (a broken image has naturalWidth 0), shown
+    assert [f["caption"] for f in probe["figures"]] == [p["id"] for p in named]
+    assert all(f["img"] and _seen(f["box"]) for f in probe["figures"]), probe["figures"]
+    assert probe["images"], "no <img> on the page"
+    for im in probe["images"]:
+        assert im["complete"] and min(im["natural"]) > 0, f"broken image: {im}"
+        assert _seen(im["box"]) and im["box"]["w"] >= 100 and im["box"]["h"] >= 50, f"image not visible: {im}"
+    pictures = [im for im in probe["images"] if im["alt"].startswith("module graph of ")]
+    assert len(pictures) == len(named)
+
+    # links: in-page anchors exist; files (certificates) are there
+    for link in probe["links"]:
+        if link["href"].startswith("#"):
+            assert link["target"], f"link to nothing: {link}"
+        else:
+            assert (rep / link["href"]).is_file(), f"link to a missing file: {link}"
+
+    # the screenshot of the whole page (the report itself, without the probe)
+    height = int(probe["page"]["h"])
+    assert 900 <= height <= 8000 and probe["page"]["w"] <= WIDTH, probe["page"]
     shot = tmp_path / "shot.png"
-    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--window-size=1200,900", f"--screenshot={shot}", (rep / "report.html").as_uri()],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
-    import matplotlib.image
+    _chrome(browser, tmp_path / "profile-shot", f"--window-size={WIDTH},{height}", f"--screenshot={shot}",
+            page.as_uri())
+    assert shot.is_file()
+    from PIL import Image  # Pillow comes with matplotlib
 
-    img = (matplotlib.image.imread(shot)[..., :3] * 255).round().astype(int)
-    assert img.shape[:2] == (900, 1200)
+    with Image.open(shot) as png:
+        img = np.asarray(png.convert("RGB")).astype(int)
+    assert img.shape[:2] == (height, WIDTH)
+    white = (img >= 250).all(axis=2)
+    assert 0.02 < 1 - white.mean() < 0.9, "the screenshot is blank (or all ink)"
 
-    def rows_with(color: tuple[int, int, int], min_pixels: int) -> np.ndarray:
-        match = (np.abs(img - np.array(color)).max(axis=2) <= 6).sum(axis=1)
-        return np.nonzero(match >= min_pixels)[0]
+    def crop(b: dict) -> np.ndarray:
+        return img[int(b["y"]) + 1:int(b["y"] + b["h"]) - 1, int(b["x"]) + 1:int(b["x"] + b["w"]) - 1]
+
+    def near(part: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+        return np.abs(part - np.array(color)).max(axis=2) <= 6
+
+    def rows_with(color: tuple[int, int, int], min_pixels: int, part: np.ndarray = img) -> np.ndarray:
+        return np.nonzero(near(part, color).sum(axis=1) >= min_pixels)[0]
+
+    def ink(part: np.ndarray) -> float:  # the share of dark pixels (text): about 0.02-0.09 in a filled cell
+        return float((part.max(axis=2) < 120).mean()) if part.size else 0.0
 
     banner = rows_with((198, 40, 40), 800)  # the red FAIL banner across the page
     header = rows_with((29, 53, 87), 600)  # the verdict table's dark header row, 600+ px wide
     verified = rows_with((46, 125, 50), 20)  # green "verified" badges
-    falsified = rows_with((198, 40, 40), 20)  # the red "falsified" badge
-    assert banner.size and header.size and verified.size
+    red = rows_with((198, 40, 40), 20)  # red "falsified" badges
+    assert banner.size and header.size and verified.size, "the banner, the table header or the badges are not painted"
     assert banner.max() < header.min() < 500, "the verdict table header is near the top, below the banner"
+    assert abs(header.min() - verdicts["box"]["y"]) <= 3, "the screenshot and the probe's layout agree"
     body = verified[verified > header.min()]
     assert body.size >= 3 * 5, "three verified badges (several pixel rows each) under the header"
-    assert falsified[falsified > header.min()].size, "the falsified badge of class0-robust is visible"
+    assert red[red > header.min()].size, "the falsified badges are visible"
+    for row in verdicts["rows"]:
+        assert ink(crop(row["boxes"][0])) > 0.008, f"no text painted in the verdict row {row['cells'][0]}"
+
+    for c in probe["counterexamples"]:
+        for t in c["tables"]:
+            part = crop(t["box"])
+            head = rows_with((29, 53, 87), int(0.8 * part.shape[1]), part)
+            assert head.size >= 10, f"no dark header painted over the counterexample table of {c['title']}"
+            for row in t["rows"]:
+                assert ink(crop(row["boxes"][1])) > 0.03, f"{row['cells'][0]} of {c['title']}: no value painted"
+
+    for im in pictures:
+        part = crop(im["box"])
+        colours = np.unique(part.reshape(-1, 3) // 16, axis=0)
+        assert 1 - (part >= 250).all(axis=2).mean() > 0.05 and len(colours) >= 8, \
+            f"the picture {im['alt']!r} is painted blank"
