@@ -1,13 +1,26 @@
-"""``verify check MODEL SPEC``: decide a property (verified / falsified / unknown)."""
+"""``verify check MODEL SPEC [SPEC ...]``: decide properties (verified / falsified / unknown).
+
+One spec file gives the single report (and exit code) of that spec.  Several specs, a
+directory of specs or a glob pattern give a batch: the model is loaded once, each spec
+is checked in turn in this process, and a summary table (or one JSON object) follows.
+"""
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
+import threading
 import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from verify import errors
 from verify.cli import (
     PROCESS_START,
     VERDICT_EXIT,
@@ -18,18 +31,66 @@ from verify.cli import (
     write_text,
 )
 
+#: Spec files taken from a directory named as SPEC (files directly in it, sorted by name).
+SPEC_SUFFIXES = (".vnnlib", ".py")
+
+DESCRIPTION = """\
+Decide whether each property holds on the model: verified (with a certificate the
+independent checker re-derives), falsified (with a counterexample replayed on the
+original model) or unknown (timeout, or bounds too loose).
+
+Each SPEC is a spec file (.vnnlib, VNN-LIB 1.0 or 2.0, or a Python file defining
+PROPERTY), a directory (every *.vnnlib and *.py file directly in it, sorted by name) or
+a glob pattern such as 'specs/*.vnnlib' (expanded by verify when the shell did not,
+e.g. when quoted; '**' matches subdirectories).  With one spec file the output is that
+spec's report.  With several specs, a directory or a pattern the model is loaded once,
+the specs are checked one after the other, each with its own --timeout, and a summary
+table follows (one row per spec: spec, verdict, method, margin, seconds; then the
+totals); a spec that cannot be read, or whose input/output counts do not fit the model,
+is an error row and the others are still checked."""
+
+EPILOG = """\
+examples (run from the repository root):
+  # exit 0: verified; the certificate is written to cert.json (see `verify certcheck`)
+  verify check examples/tiny/classifier.onnx specs/tiny_robust_class0.vnnlib --certificate cert.json
+  # exit 1: falsified; one JSON object, with the replayed counterexample
+  verify check examples/tiny/classifier.onnx specs/tiny_robust_class0_wide.vnnlib --json
+  # exit 1: every spec in specs/ (one of them is falsified), at most 30 s each, a summary table
+  verify check examples/tiny/classifier.onnx specs/ --timeout 30
+  # exit 1: a quoted pattern, expanded by verify; one JSON object with "results" and "summary"
+  verify check examples/tiny/classifier.onnx 'specs/*.vnnlib' --json --quiet
+  # exit 0: two specs that hold, named one by one
+  verify check examples/tiny/classifier.onnx specs/tiny_robust_class0.vnnlib specs/tiny_output_range.py
+
+exit codes:
+  0  verified (several specs: all of them verified)
+  1  falsified: a counterexample, replayed on the original model (several: any falsified)
+  2  usage or input error, one line on stderr (several: any spec with an input error,
+     shown in its row; the other specs are still checked and reported)
+  3  unknown or timeout (several: any unknown, none falsified)
+  4  internal error (a bug in verify: please report it)
+  With several specs the first of 4, 2, 1, 3 that applies is the exit code, else 0.
+
+--witness and --certificate name one file: they take exactly one spec file (with several
+specs they are a usage error, exit 2)."""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="check a property on a model",
-                       description="Decide whether the property holds: exit 0 verified, 1 falsified, "
-                                   "3 unknown/timeout, 2 input error, 4 internal error.")
-    p.add_argument("model", help="ONNX model file")
-    p.add_argument("spec", help="property: .vnnlib (1.0 or 2.0) or a Python spec file")
-    p.add_argument("--timeout", type=positive_seconds, default=60.0, help="seconds (default 60)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--witness", metavar="FILE", help="write a counterexample in VNN-COMP format")
+    p = sub.add_parser("check", help="check properties on a model", description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="ONNX model file")
+    p.add_argument("spec", metavar="SPEC", nargs="+",
+                   help="property: a .vnnlib (1.0 or 2.0) or Python spec file, a directory of them "
+                        "(*.vnnlib, *.py directly in it) or a glob pattern")
+    p.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="S",
+                   help="seconds per spec (default 60); the first spec's clock starts with the process, "
+                        "model loading included")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (several specs: {\"results\": [...], \"summary\": {...}})")
+    p.add_argument("--witness", metavar="FILE", help="write a counterexample in VNN-COMP format (one spec only)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the searches (default 0)")
-    p.add_argument("--certificate", metavar="FILE", help="write the certificate of a verified answer (JSON)")
+    p.add_argument("--certificate", metavar="FILE",
+                   help="write the certificate of a verified answer (JSON; one spec only)")
     p.add_argument("--no-falsify", action="store_true", help="do not search for counterexamples")
     p.add_argument("--no-refine", action="store_true", help="stop after the incomplete pass (no branch and bound)")
     p.add_argument("--no-compress", action="store_true",
@@ -42,7 +103,68 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from verify.check import UNKNOWN, CheckOptions, CheckResult, check
+    specs, batch = expand_specs(args.spec)
+    if not batch:
+        args.spec = specs[0]
+        return _run_one(args)
+    for flag, value in (("--witness", args.witness), ("--certificate", args.certificate)):
+        if value:
+            raise errors.VerifyError(f"{flag} takes exactly one spec file, got {len(specs)} specs; "
+                                     "run verify check once per spec to write one file each")
+    return _run_batch(args, specs)
+
+
+def expand_specs(arguments: list[str]) -> tuple[list[str], bool]:
+    """The spec files the SPEC arguments name, and whether this is a batch.
+
+    A directory gives its ``*.vnnlib`` and ``*.py`` files (directly in it, sorted by
+    name); an argument that is not an existing path but contains ``*``, ``?`` or ``[``
+    is a glob pattern (sorted matches; matched directories are expanded as above).  Any
+    other argument is kept as given (a missing file is reported when it is loaded).  It
+    is a batch when there are several arguments, or any is a directory or a pattern.
+    """
+    specs: list[str] = []
+    batch = len(arguments) > 1
+    for arg in arguments:
+        if os.path.isdir(arg):
+            batch = True
+            found = _spec_files_in(arg)
+            if not found:
+                raise errors.InputFileError(f"no spec files ({', '.join('*' + s for s in SPEC_SUFFIXES)}) "
+                                            f"in directory {arg}")
+            specs.extend(found)
+        elif not os.path.exists(arg) and any(c in arg for c in "*?["):
+            batch = True
+            found = []
+            for match in sorted(glob.glob(arg, recursive=True)):
+                found.extend(_spec_files_in(match) if os.path.isdir(match) else [match])
+            if not found:
+                raise errors.InputFileError(f"no spec files match the pattern {arg!r}")
+            specs.extend(found)
+        else:
+            specs.append(arg)
+    unique: dict[str, str] = {}  # a spec named twice (a directory and one of its files) is checked once
+    for spec in specs:
+        unique.setdefault(os.path.normpath(spec), spec)
+    return list(unique.values()), batch
+
+
+def _spec_files_in(folder: str) -> list[str]:
+    return sorted(str(Path(folder) / name) for name in os.listdir(folder)
+                  if not name.startswith(".") and name.endswith(SPEC_SUFFIXES) and (Path(folder) / name).is_file())
+
+
+def _options(args: argparse.Namespace, timeout: float, progress: Callable[[str], None] | None) -> Any:
+    from verify.check import CheckOptions
+
+    return CheckOptions(timeout=timeout, falsify=not args.no_falsify, seed=args.seed,
+                        refine=not args.no_refine, recheck=not args.no_recheck, compress=not args.no_compress,
+                        modular=not args.no_modular, progress=progress)
+
+
+def _run_one(args: argparse.Namespace) -> int:
+    """One spec file: its report and exit code."""
+    from verify.check import UNKNOWN, CheckResult, check
     from verify.model.network import load_model
     from verify.spec import load_spec
 
@@ -51,10 +173,7 @@ def run(args: argparse.Namespace) -> int:
     prop = load_spec(args.spec)
     prop.check_fits(model.n_inputs, model.n_outputs, args.model)
     remaining = max(0.01, args.timeout - (time.monotonic() - start))
-    options = CheckOptions(timeout=remaining * 0.97, falsify=not args.no_falsify, seed=args.seed,
-                           refine=not args.no_refine, recheck=not args.no_recheck, compress=not args.no_compress,
-                           modular=not args.no_modular,
-                           progress=progress_sink(args))
+    options = _options(args, remaining * 0.97, progress_sink(args))
 
     def on_timeout() -> CheckResult:
         return CheckResult(UNKNOWN, time.monotonic() - start, "none", None, reason="timeout",
@@ -84,3 +203,110 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(code)  # do not wait for an abandoned computation thread
     return code
+
+
+@dataclass
+class _Batch:
+    """What a batch has seen so far: the rows, and the computation threads it abandoned."""
+
+    rows: list[dict[str, Any]]
+    abandoned: set[threading.Thread]
+    internal_error: bool = False
+
+
+def _run_batch(args: argparse.Namespace, specs: list[str]) -> int:
+    """Several specs: one model load, each spec in turn, then the summary."""
+    from verify.model.network import load_model
+    from verify.report import format_check, format_error, format_summary
+
+    model = load_model(args.model)
+    batch = _Batch([], set())
+    base_sink = progress_sink(args)
+    for i, spec in enumerate(specs):
+        # the first spec's clock started with the process (model loading included, as for
+        # a single spec); every later spec's starts when it does
+        start = PROCESS_START if i == 0 else time.monotonic()
+        if base_sink is not None:
+            base_sink(f"[{i + 1}/{len(specs)}] {spec}")
+        result, error = _check_spec(args, model, spec, start, base_sink, batch)
+        if error is not None:
+            row = {"spec": spec, "verdict": "error", "error": error, "model": str(args.model)}
+            text = format_error(spec, str(args.model), error)
+        else:
+            row = {**result.to_json(), "spec": spec}
+            text = format_check(result)
+        batch.rows.append(row)
+        if not args.json:
+            print(text, flush=True)
+    total = time.monotonic() - PROCESS_START
+    summary = summary_counts(batch.rows, total)
+    if args.json:
+        print(json.dumps({"model": str(args.model), "results": batch.rows, "summary": summary}))
+    else:
+        print()
+        print(format_summary(batch.rows, total))
+    code = batch_exit_code(batch.rows, batch.internal_error)
+    sys.stdout.flush()
+    if any(t.is_alive() for t in batch.abandoned):
+        sys.stderr.flush()
+        os._exit(code)  # do not wait for a computation thread abandoned at its timeout
+    return code
+
+
+def _check_spec(args: argparse.Namespace, model: Any, spec: str, start: float,
+                base_sink: Callable[[str], None] | None, batch: _Batch) -> tuple[Any, str | None]:
+    """Check one spec of a batch: (result, None), or (None, the one-line error)."""
+    from verify.check import UNKNOWN, CheckResult, check
+    from verify.spec import load_spec
+
+    live = [True]  # the progress of a computation abandoned at its timeout is not shown
+
+    def sink(message: str) -> None:
+        if live[0] and base_sink is not None:
+            base_sink(message)
+
+    before = set(threading.enumerate())
+
+    def on_timeout() -> CheckResult:
+        live[0] = False
+        batch.abandoned.update(t for t in threading.enumerate() if t not in before)
+        return CheckResult(UNKNOWN, time.monotonic() - start, "none", None, reason="timeout",
+                           model=str(args.model), spec=spec)
+
+    try:
+        prop = load_spec(spec)
+        prop.check_fits(model.n_inputs, model.n_outputs, args.model)
+        remaining = max(0.01, args.timeout - (time.monotonic() - start))
+        options = _options(args, remaining * 0.97, sink if base_sink is not None else None)
+        result = run_with_watchdog(lambda: check(model, prop, options), remaining, on_timeout)
+    except errors.VerifyError as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        return None, str(exc)
+    except Exception as exc:  # a bug in verify: shown, counted, and the batch goes on
+        traceback.print_exc()
+        batch.internal_error = True
+        return None, f"internal error: {type(exc).__name__}: {exc} (please report this)"
+    result.seconds = time.monotonic() - start
+    return result, None
+
+
+def summary_counts(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Counts per verdict of a batch's rows (``errors`` for the specs that could not be checked)."""
+    counts = {"verified": 0, "falsified": 0, "unknown": 0, "errors": 0}
+    for row in rows:
+        counts["errors" if row["verdict"] == "error" else row["verdict"]] += 1
+    return {**counts, "specs": len(rows), "seconds": round(seconds, 4)}
+
+
+def batch_exit_code(rows: list[dict[str, Any]], internal_error: bool = False) -> int:
+    """4 for a bug, else 2 for any input error, 1 for any falsified, 3 for any unknown, else 0."""
+    verdicts = {row["verdict"] for row in rows}
+    if internal_error:
+        return errors.EXIT_INTERNAL
+    if "error" in verdicts:
+        return errors.EXIT_INPUT_ERROR
+    for verdict in ("falsified", "unknown"):
+        if verdict in verdicts:
+            return VERDICT_EXIT[verdict]
+    return errors.EXIT_VERIFIED
