@@ -8,7 +8,9 @@ Exit codes (also in README): 0 verified, 1 falsified, 2 usage or input error,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -26,7 +28,7 @@ PROCESS_START = time.monotonic()
 VERDICT_EXIT = {"verified": EXIT_VERIFIED, "falsified": EXIT_FALSIFIED, "unknown": EXIT_UNKNOWN}
 
 #: Sub-commands, one module each in verify/commands/ (with add_parser(sub) and run(args)).
-COMMANDS = ("check", "certcheck", "falsify", "graph", "gate")
+COMMANDS = ("check", "certcheck", "falsify", "graph", "gate", "run")
 
 #: Extra seconds given to a run past its --timeout before the watchdog answers for it.
 WATCHDOG_GRACE = 0.05
@@ -39,23 +41,32 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT_ERROR, f"verify: error: {message} (see '{self.prog} --help')\n")
 
 
+#: The longest timeout or budget accepted on the command line (about 11.6 days).
+MAX_SECONDS = 1e6
+
+
 def positive_seconds(text: str) -> float:
+    """A timeout or budget: a finite number of seconds in (0, :data:`MAX_SECONDS`]."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r:.60}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text:.60}")
+    if not value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, at most {MAX_SECONDS:g}, got {text:.60}")
     return value
 
 
 def positive_int(text: str) -> int:
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 20 else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r:.60}")
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 10000, got {text}")
     return value
 
 
@@ -73,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=RuntimeWarning)  # numpy on extreme bounds: noise to a user
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
@@ -95,9 +107,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("verify: interrupted", file=sys.stderr)
         return EXIT_UNKNOWN
     except Exception as exc:  # a bug in verify
-        traceback.print_exc()
-        print(f"verify: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        report = write_crash_report(exc, argv)
+        where = f"the traceback is in {report}" if report else "run again with --debug to see the traceback"
+        print(f"verify: internal error: {type(exc).__name__}: {_one_line(str(exc))} (a bug in verify; {where}; "
+              "please report it)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def write_crash_report(exc: BaseException, argv: Sequence[str] | None) -> str | None:
+    """Write the traceback of an internal error to a file of its own; returns its path (None if
+    no file could be written). The folder is ``$VERIFY_CRASH_DIR``, else the temporary folder."""
+    from verify import __version__
+
+    folder = os.environ.get("VERIFY_CRASH_DIR") or tempfile.gettempdir()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix=time.strftime("verify-crash-%Y%m%d-%H%M%S-"), suffix=".txt", dir=folder)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"verify {__version__}, Python {sys.version.split()[0]}\n")
+            fh.write(f"command: verify {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
+            fh.write("".join(traceback.format_exception(exc)))
+        return path
+    except OSError:
+        return None
 
 
 def _command_module(name: str) -> Any:
@@ -135,7 +174,7 @@ def run_with_watchdog(work: Callable[[], Any], timeout: float, on_timeout: Calla
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    thread.join(timeout + WATCHDOG_GRACE)
+    thread.join(min(timeout + WATCHDOG_GRACE, threading.TIMEOUT_MAX))
     if thread.is_alive():
         box["value"] = on_timeout()
         box["abandoned"] = True
