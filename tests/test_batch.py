@@ -18,13 +18,13 @@ from verify.errors import InputFileError
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = {"recheck": True, "seed": 0, "compress": True, "modular": True, "certificates": None}
 
-#: A spec whose loading never ends and never lets go of the interpreter (catastrophic
-#: regular-expression backtracking holds the GIL): only killing the process stops it.
-STUCK_SPEC = 'import re\nre.match(r"(a+)+$", "a" * 64 + "b")\n'
+#: A spec whose loading freezes its whole process (as a worker stuck in native code would
+#: be): no time limit inside the worker can end it, only killing the process.
+STUCK_SPEC = "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\n"
 DYING_SPEC = "import os\nos._exit(9)\n"
 
 
-def _family(tmp_path: Path, extra: dict[str, str] | None = None) -> Path:
+def _family(tmp_path: Path, extra: dict[str, tuple[str, float]] | None = None) -> Path:
     (tmp_path / "onnx").mkdir()
     (tmp_path / "vnnlib").mkdir()
     shutil.copy(ROOT / "examples/tiny/classifier.onnx", tmp_path / "onnx/tiny.onnx")
@@ -32,9 +32,9 @@ def _family(tmp_path: Path, extra: dict[str, str] | None = None) -> Path:
     for name in ("tiny_robust_class0.vnnlib", "tiny_robust_class0_wide.vnnlib"):
         shutil.copy(ROOT / "specs" / name, tmp_path / "vnnlib" / name)
         lines.append(f"onnx/tiny.onnx,vnnlib/{name},30")
-    for name, text in (extra or {}).items():
+    for name, (text, timeout) in (extra or {}).items():
         (tmp_path / "vnnlib" / name).write_text(text)
-        lines.append(f"onnx/tiny.onnx,vnnlib/{name},1")
+        lines.append(f"onnx/tiny.onnx,vnnlib/{name},{timeout}")
     (tmp_path / "instances.csv").write_text("\n".join(lines) + "\n")
     expected = ["index,expected", "0,unsat", "1,sat"] + [f"{2 + i},unknown" for i in range(len(extra or {}))]
     (tmp_path / "expected.csv").write_text("\n".join(expected) + "\n")
@@ -56,7 +56,7 @@ def test_answers_and_expected(tmp_path: Path) -> None:
 def test_a_stuck_and_a_dying_instance_cost_only_their_own_workers(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batch, "GRACE", 2.0)
-    rows = batch.read_instances(_family(tmp_path, {"stuck.py": STUCK_SPEC, "dies.py": DYING_SPEC}))
+    rows = batch.read_instances(_family(tmp_path, {"stuck.py": (STUCK_SPEC, 1), "dies.py": (DYING_SPEC, 60)}))
     rows = [rows[2], rows[3], rows[0], rows[1]]  # the bad ones first, so that the good ones follow them
     start = time.monotonic()
     answers = batch.run_instances(rows, 2, OPTIONS, lambda i, a: None)

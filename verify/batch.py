@@ -182,8 +182,9 @@ def run_instances(instances: list[Instance], jobs: int, options: dict[str, Any],
                 if worker.conn in ready:
                     try:
                         message = worker.conn.recv()
-                    except (EOFError, OSError):
+                    except (EOFError, OSError):  # the worker is gone or going: let it finish dying
                         message = None
+                        worker.process.join(5.0)
                     if message is not None and message[0] == "start" and worker.task is not None \
                             and message[1] == worker.task.index:
                         worker.started = time.monotonic()
