@@ -65,8 +65,10 @@ def positive_int(text: str) -> int:
         value = None
     if value is None:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r:.60}")
-    if not 1 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 10000, got {text}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    if value > 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be at most 1000000, got {text}")
     return value
 
 

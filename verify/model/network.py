@@ -50,6 +50,10 @@ class Model:
     path: Path | None = None
     sha256: str | None = None
     onnx_model: Any = None
+    #: the ONNX model's input and output element types ("float32" or "float64"): what
+    #: :meth:`evaluate` feeds onnxruntime, and the type of what it returns
+    input_dtype: str = "float32"
+    output_dtype: str = "float32"
     _session: Any = field(default=None, repr=False)
     _net64: nn.Module | None = field(default=None, repr=False)
 
@@ -64,10 +68,12 @@ class Model:
         return self._net64
 
     def evaluate(self, x: np.ndarray) -> np.ndarray:
-        """Run the *original* model on float32 inputs ``[N, n_inputs]``; returns float32 ``[N, n_outputs]``.
+        """Run the *original* model on float32 inputs ``[N, n_inputs]``; returns ``[N, n_outputs]``,
+        float32 (float64 for an ONNX model whose output is double).
 
         For ONNX this is onnxruntime on the unmodified file, the semantics counterexamples
-        are judged by.  For a torch module it is the module itself in float32.
+        are judged by, fed the input type the model declares (float32 values are exact in
+        double).  For a torch module it is the module itself in float32.
         """
         x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(-1, self.n_inputs))
         if self.kind == "onnx":
@@ -76,17 +82,29 @@ class Model:
             return self.net(torch.from_numpy(x)).numpy().astype(np.float32)
 
     def _evaluate_onnx(self, x: np.ndarray) -> np.ndarray:
+        # one input at a time: the model's meaning is at batch size 1 (as converted), and a
+        # graph with a symbolic batch dimension may still mix the rows of a batch (a Reshape
+        # to [1, -1] does)
         session = self._ort_session()
-        inp = session.get_inputs()[0]
-        batch_dim = inp.shape[0] if inp.shape else 1
-        rows = []
-        if isinstance(batch_dim, int) and batch_dim == 1 and x.shape[0] != 1:
-            for row in x:
-                out = session.run(None, {inp.name: row.reshape(1, *self.input_shape)})[0]
-                rows.append(np.asarray(out, dtype=np.float32).reshape(1, -1))
-            return np.concatenate(rows, axis=0) if rows else np.zeros((0, self.n_outputs), np.float32)
-        out = session.run(None, {inp.name: x.reshape(x.shape[0], *self.input_shape)})[0]
-        return np.asarray(out, dtype=np.float32).reshape(x.shape[0], -1)
+        name = session.get_inputs()[0].name
+        rows = [self._run_onnx(session, name, row.reshape(1, -1)) for row in x.astype(self.input_dtype)]
+        return np.concatenate(rows, axis=0) if rows else np.zeros((0, self.n_outputs), self.output_dtype)
+
+    def _run_onnx(self, session: Any, input_name: str, x: np.ndarray) -> np.ndarray:
+        try:
+            out = session.run(None, {input_name: x.reshape(x.shape[0], *self.input_shape)})[0]
+        except _ort_errors() as exc:
+            raise ModelError(f"{self._shown()}: onnxruntime cannot run the model: {_one_line(exc)}") from None
+        out = np.asarray(out)
+        if out.size != x.shape[0] * self.n_outputs:
+            raise ModelError(f"{self._shown()}: onnxruntime computes an output of shape {list(out.shape)}, verify's "
+                             f"converted network {self.n_outputs} values per input")
+        return out.astype(self.output_dtype).reshape(x.shape[0], self.n_outputs)
+
+    def _shown(self) -> str:
+        from verify.model.onnx_file import display
+
+        return display(self.path) if self.path is not None else self.name
 
     def _ort_session(self) -> Any:
         if self._session is None:
@@ -96,8 +114,12 @@ class Model:
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
-            self._session = ort.InferenceSession(self.onnx_model.SerializeToString(), options,
-                                                 providers=["CPUExecutionProvider"])
+            try:
+                self._session = ort.InferenceSession(self.onnx_model.SerializeToString(), options,
+                                                     providers=["CPUExecutionProvider"])
+            except _ort_errors() as exc:
+                raise ModelError(f"{self._shown()}: onnxruntime cannot load the model (its reference semantics): "
+                                 f"{_one_line(exc)}") from None
         return self._session
 
     def forward64(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -123,33 +145,48 @@ def _check_module_finite(net: nn.Module) -> None:
                              "verification needs finite weights: fix or re-export the model")
 
 
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions onnxruntime raises for a model or input it refuses."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoSuchFile", "NoModel",
+             "NotImplemented", "RuntimeException", "EPFail")
+    return tuple(getattr(state, n) for n in names if isinstance(getattr(state, n, None), type))
+
+
+def _one_line(exc: BaseException) -> str:
+    from verify.model.onnx_file import one_line
+
+    return one_line(exc)
+
+
 def load_model(source: str | Path | nn.Module, input_shape: tuple[int, ...] | None = None) -> Model:
     """Load a model from an ONNX file, or wrap a ``torch.nn.Module``.
 
     For a module, ``input_shape`` (without the batch dimension) is required unless the
-    module starts with an ``nn.Linear`` (then it is ``(in_features,)``).
+    module starts with an ``nn.Linear`` (then it is ``(in_features,)``).  An ONNX file is
+    checked before use (:mod:`verify.model.onnx_file`, :mod:`verify.model.onnx_loader`):
+    whatever is wrong with it is a one-line :class:`~verify.errors.VerifyError`.
     """
     if isinstance(source, nn.Module):
         return _from_torch(source, input_shape)
+    from verify.model.onnx_file import display, stat_regular_file
+
     path = Path(source)
-    if not path.exists():
-        raise InputFileError(f"model file not found: {path}")
-    if path.is_dir():
-        raise InputFileError(f"model path is a directory, not a file: {path}")
     if path.suffix.lower() in (".pt", ".pth"):
-        raise InputFileError(f"{path}: load PyTorch models in Python and pass the module to verify "
+        stat_regular_file(path)
+        raise InputFileError(f"{display(path)}: load PyTorch models in Python and pass the module to verify "
                              "(see README, 'Python API'), or export them to ONNX for the CLI")
     from verify.model.onnx_loader import onnx_to_torch
 
-    try:
-        net, proto = onnx_to_torch(path)
-    except PermissionError:
-        raise InputFileError(f"model file not readable: {path}") from None
+    net, proto, data = onnx_to_torch(path)
     n_in = int(np.prod(net.input_shape))
     with torch.no_grad():
         out = net(torch.zeros(1, n_in))
+    # the loader checked that the output's type is the input's (every supported operator keeps it)
     model = Model(net=net, input_shape=net.input_shape, n_inputs=n_in, n_outputs=int(out.shape[1]),
-                  kind="onnx", path=path, sha256=file_sha256(path), onnx_model=proto)
+                  kind="onnx", path=path, sha256=hashlib.sha256(data).hexdigest(), onnx_model=proto,
+                  input_dtype=net.input_dtype, output_dtype=net.input_dtype)
     return model
 
 
