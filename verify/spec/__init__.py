@@ -3,48 +3,51 @@ and builders for writing properties in Python."""
 
 from __future__ import annotations
 
-import runpy
+import hashlib
 from pathlib import Path
 
-from verify.errors import InputFileError, SpecError
 from verify.spec.builders import argmax_is, box, linear_holds, linf_ball, make_property, output_between
+from verify.spec.files import file_sha256, read_spec_bytes, spec_text
 from verify.spec.property import Box, Case, Polytope, Property
 from verify.spec.vnnlib import parse_vnnlib, read_vnnlib
 from verify.spec.vnnlib2 import is_vnnlib2, parse_vnnlib2
 
 __all__ = [
-    "Box", "Case", "Polytope", "Property", "argmax_is", "box", "linear_holds", "linf_ball",
+    "Box", "Case", "Polytope", "Property", "argmax_is", "box", "file_sha256", "linear_holds", "linf_ball",
     "load_spec", "make_property", "output_between", "parse_vnnlib", "parse_vnnlib2", "read_vnnlib",
 ]
 
 
-def load_spec(path: str | Path) -> Property:
+def load_spec(path: str | Path, *, n_inputs: int | None = None, n_outputs: int | None = None,
+              model_name: str = "the model", timeout: float | None = None) -> Property:
     """Read a property from a ``.vnnlib`` file (1.0 or 2.0) or a Python spec file.
 
     A Python spec file defines ``PROPERTY`` (a :class:`Property`), e.g. built with
-    :func:`make_property`.
+    :func:`make_property`; it runs as code (see :mod:`verify.spec.pyspec`), for at most
+    30 s or ``timeout`` seconds when that is smaller.
+
+    With ``n_inputs`` and ``n_outputs`` (the model's sizes) a spec whose sizes differ is
+    refused with :class:`~verify.errors.SpecMismatchError` as soon as its declarations are
+    read, before anything of the declared size is built, and the property returned fits.
+
+    Every problem with the file is a one-line :class:`~verify.errors.VerifyError` naming
+    the file (and line and column where known): not a regular file, larger than the
+    limit (20 MiB; ``VERIFY_MAX_SPEC_BYTES``), not UTF-8, malformed, out-of-range numbers.
     """
-    from verify.model.network import file_sha256
-    from verify.spec.vnnlib import _read_text
+    from verify.spec.pyspec import load_python_spec
 
     path = Path(path)
+    data = read_spec_bytes(path)
     if path.suffix == ".py":
-        if not path.is_file():
-            raise InputFileError(f"spec file not found: {path}")
-        try:
-            namespace = runpy.run_path(str(path))
-        except SpecError:
-            raise
-        except Exception as exc:
-            raise SpecError(f"{path}: error while running the Python spec: {type(exc).__name__}: {exc}") from None
-        prop = namespace.get("PROPERTY")
-        if not isinstance(prop, Property):
-            raise SpecError(f"{path}: a Python spec must define PROPERTY = make_property(...)")
+        prop = load_python_spec(path, data, timeout)
     else:
-        text = _read_text(path)
-        prop = parse_vnnlib2(text, str(path)) if is_vnnlib2(text) else parse_vnnlib(text, str(path))
+        text = spec_text(data, str(path))
+        parse = parse_vnnlib2 if is_vnnlib2(text) else parse_vnnlib
+        prop = parse(text, str(path), n_inputs=n_inputs, n_outputs=n_outputs, model_name=model_name)
     prop.source = str(path)
     if prop.name in ("property", ""):
         prop.name = path.stem
-    prop.sha256 = file_sha256(path)
+    prop.sha256 = hashlib.sha256(data).hexdigest()
+    if n_inputs is not None and n_outputs is not None:
+        prop.check_fits(n_inputs, n_outputs, model_name)
     return prop
