@@ -72,3 +72,27 @@ def test_runtime_warnings_are_not_printed(monkeypatch: pytest.MonkeyPatch, capsy
     with warnings.catch_warnings():
         assert cli.main(["check", MODEL, SPEC, "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_the_timeout_covers_reading_the_inputs(tmp_path: Path) -> None:
+    """A spec that takes forever to read ends with the command's --timeout, loading included."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    slow = tmp_path / "slow.py"
+    slow.write_text("import time\ntime.sleep(60)\n")
+    fifo = tmp_path / "spec.vnnlib"
+    os.mkfifo(fifo)
+    # the slow spec: stopped by --timeout 3 (exit 3), or by its own time limit, the time left (exit 2); the
+    # FIFO: refused at once (a long --timeout, so that a loaded machine's imports do not end it first)
+    for spec, timeout, codes in ((slow, 3, (2, 3)), (fifo, 60, (2,))):
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "verify.cli", "check", MODEL, str(spec), "--timeout",
+                               str(timeout)], capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+        assert time.monotonic() - start < min(timeout, 3) + 20  # interpreter start and imports on a loaded machine
+        assert proc.returncode in codes, proc.stderr
+        assert "Traceback" not in proc.stderr
+        if proc.returncode == 2:
+            assert len(proc.stderr.strip().splitlines()) == 1 and str(spec) in proc.stderr

@@ -169,17 +169,22 @@ def _run_one(args: argparse.Namespace) -> int:
     from verify.spec import load_spec
 
     start = PROCESS_START
-    model = load_model(args.model)
-    prop = load_spec(args.spec)
-    prop.check_fits(model.n_inputs, model.n_outputs, args.model)
-    remaining = max(0.01, args.timeout - (time.monotonic() - start))
-    options = _options(args, remaining * 0.97, progress_sink(args))
+
+    def left() -> float:
+        return max(0.01, args.timeout - (time.monotonic() - start))
+
+    def work() -> CheckResult:  # loading counts against --timeout too
+        model = load_model(args.model)
+        prop = load_spec(args.spec, n_inputs=model.n_inputs, n_outputs=model.n_outputs, model_name=str(args.model),
+                         timeout=left())
+        prop.check_fits(model.n_inputs, model.n_outputs, args.model)
+        return check(model, prop, _options(args, left() * 0.97, progress_sink(args)))
 
     def on_timeout() -> CheckResult:
         return CheckResult(UNKNOWN, time.monotonic() - start, "none", None, reason="timeout",
                            model=str(args.model), spec=str(args.spec))
 
-    result = run_with_watchdog(lambda: check(model, prop, options), remaining, on_timeout)
+    result = run_with_watchdog(work, left(), on_timeout)
     result.seconds = time.monotonic() - start
     if result.counterexample is not None and args.witness:
         write_text(args.witness, result.counterexample.witness() + "\n")
@@ -273,12 +278,17 @@ def _check_spec(args: argparse.Namespace, model: Any, spec: str, start: float,
         return CheckResult(UNKNOWN, time.monotonic() - start, "none", None, reason="timeout",
                            model=str(args.model), spec=spec)
 
-    try:
-        prop = load_spec(spec)
+    def left() -> float:
+        return max(0.01, args.timeout - (time.monotonic() - start))
+
+    def work() -> Any:  # reading the spec counts against its --timeout too
+        prop = load_spec(spec, n_inputs=model.n_inputs, n_outputs=model.n_outputs, model_name=str(args.model),
+                         timeout=left())
         prop.check_fits(model.n_inputs, model.n_outputs, args.model)
-        remaining = max(0.01, args.timeout - (time.monotonic() - start))
-        options = _options(args, remaining * 0.97, sink if base_sink is not None else None)
-        result = run_with_watchdog(lambda: check(model, prop, options), remaining, on_timeout)
+        return check(model, prop, _options(args, left() * 0.97, sink if base_sink is not None else None))
+
+    try:
+        result = run_with_watchdog(work, left(), on_timeout)
     except errors.VerifyError as exc:
         if getattr(args, "debug", False):
             traceback.print_exc()
