@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     model = load_model(args.model)
-    prop = load_spec(args.spec)
+    prop = load_spec(args.spec, n_inputs=model.n_inputs, n_outputs=model.n_outputs, model_name=str(args.model),
+                     timeout=max(0.01, args.budget - (time.monotonic() - start)))
     prop.check_fits(model.n_inputs, model.n_outputs, args.model)
     database: Any = None if args.no_database else (args.database or "default")
     falsifier = default_falsifier(database=database, methods=args.methods,

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.spec:
         from verify.spec import load_spec
 
-        prop = load_spec(args.spec)
+        prop = load_spec(args.spec, n_inputs=model.n_inputs, n_outputs=model.n_outputs, model_name=str(args.model))
         prop.check_fits(model.n_inputs, model.n_outputs, args.model)
         if args.case > len(prop.cases):
             raise SpecError(f"{args.spec} has {len(prop.cases)} case(s); --case {args.case} does not exist")
