@@ -21,8 +21,9 @@ exit codes: 0 every instance answered (verified or falsified) and none wrong,
             1 an answer contradicts expected.csv, 3 some instance unknown or failed,
             2 input error.
 
-example:
+examples:
   verify run ../shared/benchmarks/acasxu/instances.csv --jobs 2 --out acasxu.csv
+  verify run ../shared/benchmarks/acasxu/subset34.csv --jobs 2 --limit 4
 """
 
 
@@ -33,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("instances", type=Path, help="instances.csv (or the folder that holds it)")
     p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N instances")
     p.add_argument("--timeout", type=positive_seconds, help="seconds per instance (default: each instance's own)")
     p.add_argument("--out", type=Path, metavar="CSV", help="write the table as CSV")
     p.add_argument("--certificates", type=Path, metavar="DIR", help="write the certificates of verified instances")
@@ -44,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = read_instances(args.instances)
+    rows = read_instances(args.instances)[: args.limit]
     if args.timeout is not None:
         for r in rows:
             r.timeout = args.timeout
