@@ -18,7 +18,13 @@ can only make the recomputed bound fail, never make a false claim pass.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
+import math
+import os
+import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +36,8 @@ from verify.certcheck.bounds import RigorousBounder
 from verify.certcheck.encoding import decode_array
 from verify.certcheck.network import CheckerNetwork, UnsupportedModel, read_network
 from verify.certcheck.rigorous import down
-from verify.errors import CertificateError
+from verify.certcheck.schema import validate
+from verify.errors import CertificateError, InputFileError
 
 FORMAT = "verify-certificate"
 VERSION = 1
@@ -64,19 +71,136 @@ class CertReport:
     complete: bool = True  # False: stopped at the deadline before every claim was re-checked
 
 
-def load_certificate(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise CertificateError(f"certificate file not found: {path}")
+#: Default limit on the size of a certificate file; ``VERIFY_MAX_CERT_BYTES`` overrides it.
+DEFAULT_MAX_CERT_BYTES = 1024**3
+MAX_CERT_BYTES_ENV = "VERIFY_MAX_CERT_BYTES"
+#: Default limit on a model or spec file read by the checker (as verify's model reader).
+DEFAULT_MAX_MODEL_BYTES = 2 * 1024**3
+#: Deepest nesting of JSON objects and lists accepted (real certificates nest about 8 deep).
+MAX_JSON_DEPTH = 64
+#: Longest integer literal accepted in certificate JSON (digits).
+MAX_INT_DIGITS = 20
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _limit(env: str, default: int) -> int:
+    text = os.environ.get(env, "").strip()
+    if not text:
+        return default
     try:
-        cert = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CertificateError(f"{path}: not a JSON certificate ({exc})") from None
+        value = int(text.replace("_", "")) if len(text) <= 30 else 0
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise CertificateError(f"{env}={text[:40]!r} is not a positive whole number of bytes")
+    return value
+
+
+def _shown(path: Any) -> str:
+    text = str(path)
+    if not text.isprintable():
+        text = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return text if len(text) <= 160 else f"{text[:80]}...({len(text) - 160} characters)...{text[-80:]}"
+
+
+def read_regular_file(path: str | Path, what: str, limit: int) -> bytes:
+    """The bytes of the regular file at ``path`` (at most ``limit``), one-line errors for
+    anything else; opened non-blocking, so a FIFO or device never hangs the checker."""
+    shown = _shown(path)
+    text = os.fspath(path)
+    if not text or "\x00" in text:
+        raise InputFileError(f"{what} path is empty or contains a NUL character: {shown}")
+    fd = -1
+    try:
+        fd = os.open(text, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a named pipe (FIFO)" \
+                if stat.S_ISFIFO(info.st_mode) else "not a regular file"
+            raise InputFileError(f"{what} is {kind}, not a regular file: {shown}")
+        if info.st_size > limit:
+            raise InputFileError(f"{what} {shown} has {info.st_size} bytes, more than the limit of {limit}")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise InputFileError(f"{what} not found: {shown}") from None
+    except OSError as exc:
+        reason = "the path is too long" if exc.errno == errno.ENAMETOOLONG else (exc.strerror or type(exc).__name__)
+        raise InputFileError(f"{what} not readable: {shown} ({reason})") from None
+    except ValueError as exc:  # a path the OS cannot represent
+        raise InputFileError(f"{what} path is not valid: {shown} ({exc})") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > limit:
+        raise InputFileError(f"{what} {shown} has more than the limit of {limit} bytes")
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; a certificate holds finite numbers only")
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer literal of {len(text)} digits (a certificate has at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:30]} is out of the range of float64")
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {dup[:40]!r} in an object")
+    return out
+
+
+def parse_certificate(data: bytes, name: str) -> dict[str, Any]:
+    """The certificate in ``data`` (the bytes of file ``name``), checked as JSON with limits
+    (UTF-8, nesting at most :data:`MAX_JSON_DEPTH`, integers of at most
+    :data:`MAX_INT_DIGITS` digits, finite numbers, no duplicate keys) and then against the
+    schema (:mod:`verify.certcheck.schema`); one-line :class:`CertificateError` otherwise."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CertificateError(f"{name}: not a JSON certificate (not UTF-8 text: byte {exc.start})") from None
+    brackets = np.frombuffer(_JSON_STRING.sub(b'""', data).translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    if brackets.size:
+        depth = np.cumsum(np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1), dtype=np.int64)
+        if depth.max() > MAX_JSON_DEPTH:
+            raise CertificateError(f"{name}: not a JSON certificate (objects and lists nested more than "
+                                   f"{MAX_JSON_DEPTH} deep)")
+    try:
+        cert = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant,
+                          object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise CertificateError(f"{name}: not a JSON certificate (line {exc.lineno} column {exc.colno}: "
+                               f"{exc.msg})") from None
+    except ValueError as exc:  # raised by the hooks above, with their messages
+        raise CertificateError(f"{name}: not a JSON certificate ({exc})") from None
     if not isinstance(cert, dict) or cert.get("format") != FORMAT:
-        raise CertificateError(f"{path}: not a verify certificate (missing \"format\": \"{FORMAT}\")")
-    if cert.get("version") != VERSION:
-        raise CertificateError(f"{path}: certificate version {cert.get('version')!r}; this checker reads {VERSION}")
+        raise CertificateError(f"{name}: not a verify certificate (missing \"format\": \"{FORMAT}\")")
+    if cert.get("version") != VERSION or isinstance(cert.get("version"), bool):
+        raise CertificateError(f"{name}: certificate version {cert.get('version')!r:.40}; this checker reads {VERSION}")
+    validate(cert, name)
     return cert
+
+
+def load_certificate(path: str | Path) -> dict[str, Any]:
+    """Read and check a certificate file (see :func:`parse_certificate`); a path that is not
+    a regular file, or a file that is not a well-formed certificate, is a one-line
+    :class:`CertificateError` or :class:`InputFileError`."""
+    data = read_regular_file(path, "certificate file", _limit(MAX_CERT_BYTES_ENV, DEFAULT_MAX_CERT_BYTES))
+    return parse_certificate(data, _shown(path))
 
 
 def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict[str, Any],
@@ -85,25 +209,32 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
     :class:`~verify.spec.property.Property`, identified by its fingerprint); never raises
     for a false claim (returns invalid).  With ``deadline`` (``time.monotonic()``), a check
     still running then stops and returns ``valid=False, complete=False``."""
-    from verify.model.network import file_sha256
     from verify.spec import Property, load_spec
 
     start = time.monotonic()
     _deadline[0] = deadline
     try:
-        if cert.get("model", {}).get("sha256") != file_sha256(model_path):
+        validate(cert)
+    except CertificateError as exc:
+        return CertReport(False, f"malformed certificate: {exc}", seconds=time.monotonic() - start)
+    limit = _limit("VERIFY_MAX_MODEL_BYTES", DEFAULT_MAX_MODEL_BYTES)
+    try:
+        # hashed and read as one: the network checked is the one hashed
+        model_bytes = read_regular_file(model_path, "model file", limit)
+        if cert["model"]["sha256"] != hashlib.sha256(model_bytes).hexdigest():
             raise ClaimFailed("model: the file's sha256 differs from the certificate's (the model changed)")
         if isinstance(spec, Property):
             prop, spec_hash, what = spec, spec.fingerprint(), "property's fingerprint"
         else:
-            prop, spec_hash, what = None, file_sha256(spec), "file's sha256"
-        if cert.get("spec", {}).get("sha256") != spec_hash:
+            spec_bytes = read_regular_file(spec, "spec file", limit)
+            prop, spec_hash, what = None, hashlib.sha256(spec_bytes).hexdigest(), "file's sha256"
+        if cert["spec"]["sha256"] != spec_hash:
             raise ClaimFailed(f"spec: the {what} differs from the certificate's (the spec changed)")
         if cert.get("verdict") != "verified":
             raise ClaimFailed(f"verdict: the certificate claims {cert.get('verdict')!r}, not 'verified'")
         prop = prop or load_spec(spec)
         try:
-            net = read_network(model_path)
+            net = read_network(model_bytes)
         except UnsupportedModel as exc:
             raise ClaimFailed(f"model: the checker cannot read it ({exc})") from None
         if net.n_inputs != prop.n_inputs or net.layer_sizes[-1] != prop.n_outputs:
@@ -132,9 +263,6 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
     except OutOfTime:
         return CertReport(False, "not finished before the deadline (no claim found wrong so far)",
                           seconds=time.monotonic() - start, complete=False)
-    except (KeyError, TypeError, ValueError) as exc:
-        return CertReport(False, f"malformed certificate: {type(exc).__name__}: {exc}",
-                          seconds=time.monotonic() - start)
     return CertReport(True, f"valid: {claims} claim(s) re-checked", claims, time.monotonic() - start)
 
 

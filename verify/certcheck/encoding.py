@@ -33,6 +33,8 @@ def encode_sparse(a: np.ndarray, dtype: str = "<f8") -> dict[str, Any]:
 
 
 def _b64(text: Any, what: str, dtype: str) -> np.ndarray:
+    if not isinstance(text, str):
+        raise ValueError(f"{what}: expected base64 text")
     try:
         raw = base64.b64decode(text, validate=True)
     except (ValueError, TypeError):
@@ -42,28 +44,46 @@ def _b64(text: Any, what: str, dtype: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.dtype(dtype))
 
 
-def decode_array(obj: Any, what: str = "array") -> np.ndarray:
-    """Decode an encoded array (dense or sparse), with a ValueError naming ``what`` when it
-    is malformed."""
+#: Most entries one array may have (a sparse array is expanded to this many; 128 MiB of <f8).
+MAX_ELEMENTS = 2**24
+
+
+def inspect_array(obj: Any, what: str = "array") -> tuple[str, list[int], np.ndarray, np.ndarray | None]:
+    """Check an encoded array without expanding it: ``(dtype, shape, values, index)``
+    (``index`` None when dense), or a ValueError naming ``what``."""
     if not isinstance(obj, dict) or set(obj) - {"index"} != {"dtype", "shape", "base64"}:
         raise ValueError(f"{what}: expected an object with dtype, shape and base64 (and optionally index)")
     dtype = obj["dtype"]
-    if dtype not in ALLOWED:
-        raise ValueError(f"{what}: unsupported dtype {dtype!r}")
+    if not isinstance(dtype, str) or dtype not in ALLOWED:
+        raise ValueError(f"{what}: unsupported dtype {dtype!r:.40}; expected one of {', '.join(sorted(ALLOWED))}")
     shape = obj["shape"]
-    if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
-        raise ValueError(f"{what}: bad shape {shape!r}")
+    if not isinstance(shape, list) or len(shape) > 8 or \
+            not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_ELEMENTS for s in shape):
+        raise ValueError(f"{what}: bad shape {shape!r:.60}")
+    size = 1
+    for s in shape:
+        size *= s
+    if size > MAX_ELEMENTS:
+        raise ValueError(f"{what}: shape {shape} has {size} entries, more than the {MAX_ELEMENTS} allowed")
     arr = _b64(obj["base64"], what, dtype)
-    if "index" in obj:
-        index = _b64(obj["index"], what, "<i4").astype(np.int64)
-        size = int(np.prod(shape))
-        if index.size != arr.size:
-            raise ValueError(f"{what}: {arr.size} values for {index.size} positions")
-        if index.size and (index[0] < 0 or index[-1] >= size or np.any(np.diff(index) <= 0)):
-            raise ValueError(f"{what}: positions must be increasing and inside shape {shape}")
-        dense = np.zeros(size, dtype=np.dtype(dtype))
+    if "index" not in obj:
+        if arr.size != size:
+            raise ValueError(f"{what}: {arr.size} values for shape {shape}")
+        return dtype, shape, arr, None
+    index = _b64(obj["index"], what, "<i4").astype(np.int64)
+    if index.size != arr.size:
+        raise ValueError(f"{what}: {arr.size} values for {index.size} positions")
+    if index.size and (index[0] < 0 or index[-1] >= size or np.any(np.diff(index) <= 0)):
+        raise ValueError(f"{what}: positions must be increasing and inside shape {shape}")
+    return dtype, shape, arr, index
+
+
+def decode_array(obj: Any, what: str = "array") -> np.ndarray:
+    """Decode an encoded array (dense or sparse), with a ValueError naming ``what`` when it
+    is malformed."""
+    dtype, shape, arr, index = inspect_array(obj, what)
+    if index is not None:
+        dense = np.zeros(int(np.prod(shape)), dtype=np.dtype(dtype))
         dense[index] = arr
         return dense.reshape(shape)
-    if arr.size != int(np.prod(shape)):
-        raise ValueError(f"{what}: {arr.size} values for shape {shape}")
     return arr.reshape(shape).copy()

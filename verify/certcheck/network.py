@@ -1,7 +1,8 @@
 """The checker's own reading of an ONNX file: a chain of linear operations and ReLUs.
 
-Independent of verify's converter on purpose: the checker reads the weights with the
-``onnx`` package and builds the operations itself, on flat vectors (C order).  Linear
+Independent of verify's converter on purpose: the checker reads the file with its own
+protobuf reader (:mod:`verify.certcheck.onnxfile`) and builds the operations itself, on
+flat vectors (C order).  Linear
 operations are kept separate, never multiplied together, so no weight is rounded:
 ``dense`` (a ``[out, in]`` matrix and bias, copied exactly from float32), ``diag``
 (``y = s x + c`` per coordinate, with an error radius on ``s`` and ``c`` when they are not
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from verify.certcheck.onnxfile import OnnxReadError, read_graph
 from verify.certcheck.rigorous import U, up
 
 
@@ -62,26 +64,27 @@ def _out_size(block: list[Op]) -> int:
     return int(last.W.shape[0]) if last.kind == "dense" else int(last.s.shape[0])  # type: ignore[union-attr]
 
 
-def read_network(path: str | Path) -> CheckerNetwork:
-    """Read an ONNX file into a :class:`CheckerNetwork` (or raise :class:`UnsupportedModel`)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    consts = {init.name: numpy_helper.to_array(init).astype(np.float64) for init in graph.initializer}
+def read_network(source: str | Path | bytes) -> CheckerNetwork:
+    """Read an ONNX file (a path, or the file's bytes) into a :class:`CheckerNetwork` (or
+    raise :class:`UnsupportedModel`)."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        graph = read_graph(data)
+    except OnnxReadError as exc:
+        raise UnsupportedModel(f"not a readable ONNX file: {exc}") from None
+    consts = {name: array.astype(np.float64) for name, array in graph.initializer.items()}
     inputs = [i for i in graph.input if i.name not in consts]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise UnsupportedModel("the checker needs exactly one input and one output")
-    shape = tuple(max(d.dim_value, 1) for d in inputs[0].type.tensor_type.shape.dim)
+    shape = tuple(max(d, 1) for d in inputs[0].dims)
     current = inputs[0].name
     net = CheckerNetwork(int(np.prod(shape[1:])))
     block: list[Op] = []
     for node in graph.node:
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        attrs = node.attributes
         op = node.op_type
         if op == "Constant":
-            consts[node.output[0]] = numpy_helper.to_array(attrs["value"]).astype(np.float64)
+            consts[node.output[0]] = np.asarray(attrs["value"]).astype(np.float64)
             continue
         ins = list(node.input)
         if current not in ins:

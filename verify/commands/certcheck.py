@@ -1,7 +1,16 @@
 """``verify certcheck MODEL SPEC CERT``: re-check a certificate with the independent checker.
 
-Exit 0 when every claim holds, 1 when one does not (the message names the first failing
-claim), 2 on input errors (missing or malformed files).
+Exit codes, decided one way for every input:
+
+* 0 (valid): every claim of the certificate holds, re-derived from the model file;
+* 1 (invalid): the certificate is well-formed (JSON with every field the checker reads of
+  the right type, see :mod:`verify.certcheck.schema`) but a claim does not hold: the
+  model or spec changed (sha256), a split tree does not tile its box, a recomputed bound
+  does not reach the claimed margin...; the message names the first failing claim;
+* 2 (input error): a path that is not a regular file (missing, a directory, a FIFO, too
+  long), or a certificate file that is not a well-formed certificate at all (not UTF-8,
+  not JSON, nested too deep, a huge integer, NaN, a field of the wrong type); one line
+  naming the file and the JSON path.
 """
 
 from __future__ import annotations
@@ -12,11 +21,21 @@ import json
 from verify.cli import common_options
 from verify.errors import EXIT_FALSIFIED, EXIT_VERIFIED
 
+EPILOG = """exit codes:
+  0  valid: every claim re-checked
+  1  invalid: a well-formed certificate whose claims do not hold (the first failing claim is named)
+  2  input error: a model, spec or certificate path that is not a regular file, or a certificate
+     file that is not a well-formed certificate (not JSON, too deep, a field of the wrong type)
+
+example:
+  verify certcheck examples/tiny/classifier.onnx specs/tiny_robust_class0.vnnlib cert.json"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("certcheck", help="re-check a certificate against the model and spec",
                        description="Re-derive every claim of a certificate from the model file (rigorous float64, "
-                                   "no auto_LiRPA): exit 0 valid, 1 invalid, 2 input error.")
+                                   "no auto_LiRPA): exit 0 valid, 1 invalid, 2 input error.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="ONNX model file the certificate is about")
     p.add_argument("spec", help="the property (.vnnlib or Python spec)")
     p.add_argument("certificate", help="certificate JSON written by verify check --certificate")
@@ -28,11 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from verify.certcheck import check_certificate, load_certificate
-    from verify.errors import InputFileError
+    from verify.model.onnx_file import stat_regular_file
 
-    for path in (args.model, args.spec):
-        if not Path(path).is_file():
-            raise InputFileError(f"file not found: {path}")
+    stat_regular_file(Path(args.model), "model file")
+    stat_regular_file(Path(args.spec), "spec file")
     cert = load_certificate(args.certificate)
     report = check_certificate(args.model, args.spec, cert)
     if args.json:

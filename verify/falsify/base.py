@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
-from verify.model.network import Model
 from verify.spec.property import Case, Property
+
+if TYPE_CHECKING:
+    import torch
+
+    from verify.model.network import Model
 
 
 @dataclass
@@ -92,8 +95,11 @@ class Falsifier(Protocol):
         ...
 
 
-def case_tensors(case: Case, dtype: torch.dtype = torch.float32) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(C, d)`` tensors of each unsafe polytope of a case (``d`` is the inner value)."""
+def case_tensors(case: Case, dtype: torch.dtype | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(C, d)`` tensors of each unsafe polytope of a case (``d`` is the inner value; float32 by default)."""
+    import torch  # here, not on top: replay (the gate's cached answers) must not need torch
+
+    dtype = torch.float32 if dtype is None else dtype
     out = []
     for poly in case.unsafe:
         out.append((torch.as_tensor(poly.C, dtype=dtype), torch.as_tensor(poly.d_in, dtype=dtype)))
@@ -102,6 +108,8 @@ def case_tensors(case: Case, dtype: torch.dtype = torch.float32) -> list[tuple[t
 
 def violation(y: torch.Tensor, polys: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """Per row of ``y``: ``min_j max_i (C_j y - d_j)_i``; ``<= 0`` means inside an unsafe polytope."""
+    import torch  # here, not on top: replay (the gate's cached answers) must not need torch
+
     values = []
     for C, d in polys:
         if C.shape[0] == 0:
@@ -113,7 +121,10 @@ def violation(y: torch.Tensor, polys: list[tuple[torch.Tensor, torch.Tensor]]) -
 
 def replay(model: Model, prop: Property, x: np.ndarray, method: str,
            case_index: int | None = None) -> Counterexample | None:
-    """Run ``x`` (rounded to float32) through the original model; keep it if it is a real counterexample."""
+    """Run ``x`` (rounded to float32) through the original model; keep it if it is a real counterexample.
+
+    ``model`` is anything with :meth:`~verify.model.network.Model.evaluate`: a loaded model,
+    or the gate's onnxruntime session on the file (:mod:`verify.gate.reference`)."""
     x32 = np.asarray(x, dtype=np.float32).reshape(-1)
     cases = range(len(prop.cases)) if case_index is None else [case_index]
     inside = [i for i in cases if prop.cases[i].box.contains(x32)]
@@ -137,7 +148,7 @@ def replay_in_box(model: Model, prop: Property, x: np.ndarray, method: str, case
 
 
 def clamp_into(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    return torch.maximum(torch.minimum(x, hi), lo)
+    return x.minimum(hi).maximum(lo)  # torch.maximum(torch.minimum(x, hi), lo), without importing torch here
 
 
 def float32_box(case: Case) -> tuple[np.ndarray, np.ndarray]:

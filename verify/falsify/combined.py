@@ -31,19 +31,23 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from hypothesis.database import ExampleDatabase
 
 from verify.falsify.base import Budget, Counterexample, SearchStats, confirm, replay
 from verify.falsify.corners import BoundCornerSearch
 from verify.falsify.database import WitnessStore, open_database
-from verify.falsify.hypothesis_search import HypothesisSearch
 from verify.falsify.pgd import PGDAttack, attackable
 from verify.falsify.region import Region
 from verify.falsify.shrink import shrink
 from verify.model.network import Model
 from verify.spec.property import Property
+
+if TYPE_CHECKING:
+    from hypothesis.database import ExampleDatabase
+
+    from verify.falsify.hypothesis_search import HypothesisSearch
 
 METHODS = ("hypothesis", "pgd", "corners")
 #: the methods that take turns in slices (``corners`` runs once, before them)
@@ -137,6 +141,8 @@ class CombinedFalsifier:
         # targeting keeps what it learned, which restarts would throw away)
         alone = len([m for m in self.methods if m in SLICED]) == 1 and self.max_slices is None
         if method == "hypothesis":
+            from verify.falsify.hypothesis_search import HypothesisSearch  # here: hypothesis only when its search runs
+
             return HypothesisSearch(max_examples=10 ** 9 if alone else HYPOTHESIS_FIRST_SLICE * 2 ** k,
                                     shrink_seconds=self.hypothesis_shrink_seconds)
         return PGDAttack(max_rounds=None if alone else PGD_FIRST_SLICE * 2 ** k)

@@ -20,12 +20,16 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
-from verify.model.network import Model
 from verify.spec.property import Property
+
+if TYPE_CHECKING:
+    from hypothesis.database import ExampleDatabase
+
+    from verify.model.network import Model
 
 #: Default location, relative to the current directory.
 DEFAULT_DIR = Path(".verify-cache") / "examples"
@@ -47,12 +51,14 @@ def database_dir() -> Path | None:
 
 def open_database(path: str | Path | None | ExampleDatabase = "default") -> ExampleDatabase | None:
     """An example database at ``path`` ("default": :func:`database_dir`; None: no database)."""
-    if isinstance(path, ExampleDatabase):
-        return path
     if isinstance(path, str) and path == "default":
         path = database_dir()
     if path is None:
         return None
+    if not isinstance(path, (str, os.PathLike)):
+        return path  # an example database already
+    from hypothesis.database import DirectoryBasedExampleDatabase  # here: hypothesis only when a database is used
+
     return DirectoryBasedExampleDatabase(str(path))
 
 

@@ -7,7 +7,8 @@ the timeout).  What is stored and how a hit is used:
   model and spec files with the independent checker
   (:func:`verify.certcheck.check_certificate`); only a valid certificate is reused;
 * **falsified**: the stored counterexample is replayed on the original model
-  (:func:`verify.falsify.base.replay`); only a confirmed one is reused;
+  (:func:`verify.falsify.base.replay`, onnxruntime on the model file); only a confirmed
+  one is reused;
 * **unknown** answers, and verified answers without a certificate (models that are not
   chains of affine layers and ReLUs), are not stored: there is nothing to re-check,
   and a re-run may decide them.
@@ -25,6 +26,11 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from verify.certcheck import check_certificate
+from verify.falsify.base import replay
 
 FORMAT = "verify-gate-cache"
 VERSION = 1
@@ -99,17 +105,15 @@ def revalidate(entry: dict[str, Any], model_path: Path, spec_path: Path, model: 
                prop: Any = None) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
     """Re-check a cache entry; returns ``(result, certificate)`` to reuse, or None to re-run.
 
-    ``model`` and ``prop`` are callables giving the loaded model and property (only a
-    falsified entry needs them, to replay its counterexample).
+    ``model`` and ``prop`` are callables giving the model to replay on (anything with
+    ``evaluate``: onnxruntime on the file, :mod:`verify.gate.reference`, or the loaded
+    model) and the property; only a falsified entry needs them, to replay its
+    counterexample.  Neither path imports torch.
     """
-    import numpy as np
-
     start = time.monotonic()
     result = dict(entry.get("result") or {})
     certificate = entry.get("certificate")
     if result.get("verdict") == "verified" and isinstance(certificate, dict):
-        from verify.certcheck import check_certificate
-
         report = check_certificate(model_path, spec_path, certificate)
         if not report.valid:
             return None
@@ -119,8 +123,6 @@ def revalidate(entry: dict[str, Any], model_path: Path, spec_path: Path, model: 
         return result, certificate
     cex = result.get("counterexample")
     if result.get("verdict") == "falsified" and isinstance(cex, dict) and model is not None and prop is not None:
-        from verify.falsify.base import replay
-
         try:
             x = np.asarray(cex["x"], dtype=np.float64)
             case = int(cex["case"])

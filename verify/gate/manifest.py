@@ -27,8 +27,11 @@ validated here (file readable, numeric, a label column) and expanded into rows b
 from __future__ import annotations
 
 import difflib
+import io
 import math
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +39,36 @@ from typing import Any
 
 import numpy as np
 
-from verify.errors import ManifestError
+from verify.cli import MAX_SECONDS
+from verify.errors import InputFileError, ManifestError
 
 #: What a property must achieve for the gate to pass.
 REQUIREMENTS = ("verified", "not-falsified", "none")
 DEFAULT_TIMEOUT = 30.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+#: Largest manifest file read.
+MAX_MANIFEST_BYTES = 16 * 1024**2
+#: Default limit on a family's data file; ``VERIFY_MAX_DATA_BYTES`` overrides it.
+DEFAULT_MAX_DATA_BYTES = 2 * 1024**3
+MAX_DATA_BYTES_ENV = "VERIFY_MAX_DATA_BYTES"
+#: Deepest nesting of TOML arrays and inline tables accepted (a manifest needs 3).
+MAX_TOML_DEPTH = 32
+#: Longest integer literal accepted (digits; TOML integers are 64-bit).
+MAX_INT_DIGITS = 20
+#: Largest seed accepted (the searches seed numpy and torch with it).
+MAX_SEED = 2**32 - 1
+#: Longest free text (a description).
+MAX_TEXT = 10_000
+# strings and comments of TOML text (removed before scanning for brackets and numbers)
+_TOML_SKIP = re.compile("|".join([
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""',      # multi-line basic string
+    r"'''(?:[^']|'(?!''))*'''",         # multi-line literal string
+    r'"(?:[^"\\\n]|\\.)*"',               # basic string
+    r"'[^'\n]*'",                         # literal string
+    r"#[^\n]*",                           # comment
+]))
+_LONG_INT = re.compile(r"(?<![\w.+-])[+-]?\d[\d_]{" + str(MAX_INT_DIGITS) + r",}(?![\w.])")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 _TOP_KEYS = {"timeout": "seconds per property (a number > 0)",
              "require": "default requirement: " + ", ".join(REQUIREMENTS),
@@ -134,24 +161,74 @@ def find_manifest(start: Path | None = None) -> Path:
                         "[tool.verify] table to pyproject.toml, or pass --manifest FILE")
 
 
+def _read_file(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of the regular file at ``path`` (at most ``limit``), never blocking on a
+    FIFO or device; one-line :class:`InputFileError` otherwise."""
+    from verify.model.onnx_file import display, stat_regular_file
+
+    stat_regular_file(path, what)
+    shown = display(path)
+    try:
+        fd = os.open(str(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputFileError(f"{what} not readable: {shown} ({exc.strerror or type(exc).__name__})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # the path changed since the stat
+            raise InputFileError(f"{what} is not a regular file: {shown}")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise InputFileError(f"{what} not readable: {shown} ({exc.strerror or type(exc).__name__})") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise InputFileError(f"{what} {shown} has more than {limit} bytes, the limit")
+    return data
+
+
+def _toml_text(path: Path, data: bytes) -> str:
+    """The manifest's text, checked before ``tomllib`` parses it: UTF-8, arrays and inline
+    tables nested at most :data:`MAX_TOML_DEPTH` deep, integers of at most
+    :data:`MAX_INT_DIGITS` digits (``tomllib`` recurses on nesting and refuses to convert
+    longer integers with a ValueError that names neither file nor line)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text (byte {exc.start} is not valid UTF-8)") from None
+    bare = _TOML_SKIP.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+    long = _LONG_INT.search(bare)
+    if long:
+        line = bare.count("\n", 0, long.start()) + 1
+        raise ManifestError(f"{path}: line {line}: an integer of {len(long.group())} digits; TOML integers are "
+                            f"64-bit (at most {MAX_INT_DIGITS} digits here)")
+    brackets = np.frombuffer(bare.encode("utf-8").translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    if brackets.size:
+        depth = np.cumsum(np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1), dtype=np.int64)
+        if depth.max() > MAX_TOML_DEPTH:
+            raise ManifestError(f"{path}: arrays or inline tables nested more than {MAX_TOML_DEPTH} deep")
+    return text
+
+
 def load_manifest(path: str | Path) -> Manifest:
     """Parse and validate a manifest; raises :class:`ManifestError` on any mistake."""
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(f"manifest not found: {path} (expected verify.toml or a pyproject.toml "
-                            "with a [tool.verify] table)")
     try:
-        data = tomllib.loads(path.read_text())
-    except UnicodeDecodeError:
-        raise ManifestError(f"{path}: not a text file") from None
+        data = _read_file(path, MAX_MANIFEST_BYTES, "manifest")
+    except InputFileError as exc:
+        raise ManifestError(f"{exc} (expected verify.toml or a pyproject.toml with a [tool.verify] table)") from None
+    from verify.model.onnx_file import display
+
+    shown = Path(display(path))
+    try:
+        data = tomllib.loads(_toml_text(shown, data))
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{path}: not valid TOML: {exc}") from None
+        raise ManifestError(f"{shown}: not valid TOML: {exc}") from None
     prefix = ""
     if path.name == "pyproject.toml" or ("tool" in data and isinstance(data["tool"], dict)
                                          and "verify" in data["tool"]):
         tool = data.get("tool", {})
         if not isinstance(tool, dict) or "verify" not in tool:
-            raise ManifestError(f"{path}: no [tool.verify] table; add one (see docs/gate.md)")
+            raise ManifestError(f"{shown}: no [tool.verify] table; add one (see docs/gate.md)")
         data, prefix = tool["verify"], "tool.verify."
     return _Reader(path, prefix).manifest(data)
 
@@ -182,8 +259,8 @@ class _Reader:
         timeout = self.seconds(data.get("timeout", DEFAULT_TIMEOUT), top, "timeout")
         require = self.requirement(data.get("require", "verified"), top)
         seed = data.get("seed", 0)
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise self.fail(top, f"key 'seed': expected an integer, got {seed!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+            raise self.fail(top, f"key 'seed': expected a whole number 0..{MAX_SEED}, got {_shown(seed)}")
         models = self.models(data.get("models"))
         manifest = Manifest(self.path, models, seed=seed)
         names: dict[str, str] = {}
@@ -230,34 +307,52 @@ class _Reader:
             if name in out:
                 raise self.fail(where, f"duplicate model name {name!r}; name the models in a table instead")
             if not isinstance(file, str):
-                raise self.fail(where, f"model {name!r}: expected a path string, got {file!r}")
+                raise self.fail(where, f"model {name!r}: expected a path string, got {_shown(file)}")
             out[name] = ModelEntry(name, self.existing(file, where, f"model {name!r}"))
         return out
 
     def name(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or not _NAME.match(value):
-            raise self.fail(where, f"name {value!r}: use letters, digits, '.', '_' and '-' "
+            raise self.fail(where, f"name {_shown(value)}: use letters, digits, '.', '_' and '-', at most 200 "
                                    "(it names report entries and files)")
         return value
 
-    def existing(self, file: str, where: str, what: str) -> Path:
+    def existing(self, file: str, where: str, what: str, limit: int | None = None) -> Path:
+        """A path (relative to the manifest's folder) to a regular file, at most ``limit`` bytes."""
+        from verify.model.onnx_file import display, stat_regular_file
+
         p = Path(file)
         full = p if p.is_absolute() else self.root / p
-        if not full.is_file():
-            raise self.fail(where, f"{what}: file not found: {file} (paths are relative to {self.root.resolve()})")
+        try:
+            info = stat_regular_file(full, "file")
+        except InputFileError as exc:
+            if "file not found" in str(exc):
+                raise self.fail(where, f"{what}: file not found: {display(file)} (paths are relative to "
+                                       f"{self.root.resolve()})") from None
+            raise self.fail(where, f"{what}: {exc}") from None
+        if limit is not None and info.st_size > limit:
+            raise self.fail(where, f"{what}: {display(file)} has {info.st_size} bytes, more than the limit of "
+                                   f"{limit}; set {MAX_DATA_BYTES_ENV} to a larger number of bytes")
         return full
 
     def seconds(self, value: Any, where: str, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-                or not math.isfinite(value):
-            raise self.fail(where, f"key {key!r}: expected a number of seconds > 0, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) \
+                or not 0 < value <= MAX_SECONDS:
+            raise self.fail(where, f"key {key!r}: expected a number of seconds > 0, got {_shown(value)} (a finite "
+                                   f"number, at most {MAX_SECONDS:g})")
         return float(value)
 
     def requirement(self, value: Any, where: str) -> str:
-        if value not in REQUIREMENTS:
+        if not isinstance(value, str) or value not in REQUIREMENTS:
             raise self.fail(where, f"key 'require': expected one of {', '.join(map(repr, REQUIREMENTS))}, "
-                                   f"got {value!r}")
+                                   f"got {_shown(value)}")
         return str(value)
+
+    def text(self, value: Any, where: str, key: str) -> str:
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            raise self.fail(where, f"key {key!r}: expected a string of at most {MAX_TEXT} characters, "
+                                   f"got {_shown(value)}")
+        return value
 
     def model_names(self, table: dict[str, Any], where: str, models: dict[str, ModelEntry]) -> tuple[str, ...]:
         if "model" in table and "models" in table:
@@ -271,8 +366,8 @@ class _Reader:
         else:
             return tuple(models)
         for m in chosen:
-            if m not in models:
-                raise self.fail(where, f"model {m!r} is not in [models]; known: {', '.join(models)}")
+            if not isinstance(m, str) or m not in models:
+                raise self.fail(where, f"model {_shown(m)} is not in [models]; known: {', '.join(models)}")
         return tuple(dict.fromkeys(chosen))
 
     def header(self, table: Any, kind: str, i: int) -> tuple[str, str]:
@@ -294,7 +389,7 @@ class _Reader:
         return PropertyEntry(name, spec, self.model_names(table, where, models),
                              self.seconds(table.get("timeout", timeout), where, "timeout"),
                              self.requirement(table.get("require", require), where),
-                             str(table.get("description", "")))
+                             self.text(table.get("description", ""), where, "description"))
 
     def family(self, table: Any, i: int, timeout: float, require: str,
                models: dict[str, ModelEntry]) -> FamilyEntry:
@@ -302,32 +397,68 @@ class _Reader:
         self.check_keys(table, _FAMILY_KEYS, where)
         if "data" not in table or not isinstance(table["data"], str):
             raise self.fail(where, "missing key 'data': a .npy or .csv file, one row per input plus its label")
-        data = self.existing(table["data"], where, "data")
+        data = self.existing(table["data"], where, "data", max_data_bytes())
         if data.suffix.lower() not in (".npy", ".csv"):
             raise self.fail(where, f"key 'data': expected a .npy or .csv file, got {data.name}")
         eps = table.get("eps")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0 or not math.isfinite(eps):
-            raise self.fail(where, f"key 'eps': expected a number >= 0, got {eps!r}")
+        if not _number(eps) or not 0 <= eps <= MAX_EPS:
+            raise self.fail(where, f"key 'eps': expected a number >= 0 and at most {MAX_EPS:g}, got {_shown(eps)}")
         clip = table.get("clip")
         if clip is not None:
-            if not (isinstance(clip, list) and len(clip) == 2
-                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in clip)
+            if not (isinstance(clip, list) and len(clip) == 2 and all(_number(v) and abs(v) <= MAX_EPS for v in clip)
                     and clip[0] <= clip[1]):
-                raise self.fail(where, f"key 'clip': expected [low, high] with low <= high, got {clip!r}")
+                raise self.fail(where, f"key 'clip': expected [low, high], finite numbers with low <= high, "
+                                       f"got {_shown(clip)}")
             clip = (float(clip[0]), float(clip[1]))
         label_column = table.get("label-column", -1)
-        if not isinstance(label_column, int) or isinstance(label_column, bool):
-            raise self.fail(where, f"key 'label-column': expected an integer column index, got {label_column!r}")
+        if not isinstance(label_column, int) or isinstance(label_column, bool) or abs(label_column) > MAX_ROWS:
+            raise self.fail(where, f"key 'label-column': expected an integer column index, got {_shown(label_column)}")
         limit = table.get("limit")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise self.fail(where, f"key 'limit': expected a whole number >= 1, got {limit!r}")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_ROWS):
+            raise self.fail(where, f"key 'limit': expected a whole number 1..{MAX_ROWS}, got {_shown(limit)}")
         rate = table.get("min-verified-rate")
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1):
-            raise self.fail(where, f"key 'min-verified-rate': expected a fraction in [0, 1], got {rate!r}")
+        if rate is not None and (not _number(rate) or not 0 <= rate <= 1):
+            raise self.fail(where, f"key 'min-verified-rate': expected a fraction in [0, 1], got {_shown(rate)}")
         return FamilyEntry(name, data, float(eps), self.model_names(table, where, models),
                            self.seconds(table.get("timeout", timeout), where, "timeout"),
                            self.requirement(table.get("require", require), where), clip, label_column, limit,
-                           None if rate is None else float(rate), str(table.get("description", "")))
+                           None if rate is None else float(rate),
+                           self.text(table.get("description", ""), where, "description"))
+
+
+#: Largest eps and clip bound accepted (beyond it a ball's bounds are not finite floats).
+MAX_EPS = 1e300
+#: Most rows (and columns) a family's ``limit`` and ``label-column`` may name.
+MAX_ROWS = 2**40
+
+
+def _finite(value: int | float) -> bool:
+    """Whether a TOML number is finite (an int of any size counts when float64 holds it)."""
+    return -1e308 < value < 1e308 if isinstance(value, int) else math.isfinite(value)
+
+
+def _number(value: Any) -> bool:
+    """A finite TOML number (int or float, not a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
+
+
+def _shown(value: Any) -> str:
+    """A TOML value for a one-line message (long ones cut)."""
+    text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:40] + f"...({len(text)} characters)"
+
+
+def max_data_bytes() -> int:
+    """The size limit of a family's data file: ``VERIFY_MAX_DATA_BYTES`` or 2 GiB."""
+    text = os.environ.get(MAX_DATA_BYTES_ENV, "").strip()
+    try:
+        value = int(text.replace("_", "")) if text and len(text) <= 30 else (DEFAULT_MAX_DATA_BYTES if not text else 0)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ManifestError(f"{MAX_DATA_BYTES_ENV}={text[:40]!r} is not a positive whole number of bytes")
+    return value
 
 
 def read_family_rows(family: FamilyEntry, manifest_path: Path, n_inputs: int,
@@ -363,21 +494,35 @@ def read_family_rows(family: FamilyEntry, manifest_path: Path, n_inputs: int,
 
 
 def _read_table(path: Path, where: str) -> np.ndarray:
+    """The data file as a 2-D float64 table: a regular file within the size limit, read
+    without blocking; a .npy file of a real numeric dtype (no pickles), or CSV in UTF-8."""
+    from verify.model.onnx_file import one_line
+
     try:
-        if path.suffix.lower() == ".npy":
-            table = np.load(path, allow_pickle=False)
-        else:
-            table = _read_csv(path, where)
-    except (OSError, ValueError) as exc:
-        raise ManifestError(f"{where}: cannot read {path}: {exc}") from None
-    if table.ndim != 2 or not np.issubdtype(table.dtype, np.number):
+        data = _read_file(path, max_data_bytes(), "data file")
+    except InputFileError as exc:
+        raise ManifestError(f"{where}: {exc}") from None
+    if path.suffix.lower() == ".npy":
+        try:
+            table = np.load(io.BytesIO(data), allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:  # numpy's format errors, one line each
+            raise ManifestError(f"{where}: cannot read {path} as .npy: {one_line(exc, 200)}") from None
+        if not isinstance(table, np.ndarray):
+            raise ManifestError(f"{where}: {path} is not a .npy array file")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{where}: {path} is not UTF-8 text (byte {exc.start})") from None
+        table = _read_csv(path, text, where)
+    if table.ndim != 2 or not (np.issubdtype(table.dtype, np.integer) or np.issubdtype(table.dtype, np.floating)):
         raise ManifestError(f"{where}: {path} must hold a 2-D numeric table (rows = inputs plus label), "
                             f"got shape {table.shape} of {table.dtype}")
     return table.astype(np.float64)
 
 
-def _read_csv(path: Path, where: str) -> np.ndarray:
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+def _read_csv(path: Path, text: str, where: str) -> np.ndarray:
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if lines and not _numeric_row(lines[0]):
         lines = lines[1:]  # a header
     rows = []

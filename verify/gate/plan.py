@@ -3,7 +3,7 @@ and model, one per family row and model), checking up front that every spec and 
 fits its model, so that input errors stop the gate before anything runs.
 
 Models are read once each; their sizes are remembered in the cache (by sha256) so that
-an unchanged re-run does not need to convert the model again.
+an unchanged re-run does not need to convert the model again (nor import torch).
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from verify.errors import ManifestError, SpecError
+from verify.gate.family import ball_property, vnnlib_text, write_spec
 from verify.gate.manifest import FamilyEntry, Manifest, read_family_rows
+from verify.gate.worker import get_model
+from verify.spec import file_sha256, load_spec
 
 #: What each property of a family must achieve when the family has a ``min-verified-rate``:
 #: nothing row by row (the family's rate is the requirement).
@@ -74,16 +77,11 @@ def qualified(name: str, model: str, several_models: bool) -> str:
 
 def build_plan(manifest: Manifest, cache: Any) -> Plan:
     """Hash and size the models, load and fit the specs, expand the families."""
-    from verify.model.network import file_sha256
-    from verify.spec import load_spec
-
     models: dict[str, ModelInfo] = {}
     for entry in manifest.models.values():
         sha = file_sha256(entry.path)
         sizes = cache.model_sizes(sha)
         if sizes is None:
-            from verify.gate.worker import get_model
-
             model = get_model(entry.path)
             sizes = (model.n_inputs, model.n_outputs)
             cache.store_model_sizes(sha, sizes)
@@ -109,8 +107,6 @@ def build_plan(manifest: Manifest, cache: Any) -> Plan:
 
 
 def _family_items(fam: FamilyEntry, fam_id: str, info: ModelInfo, manifest: Manifest, cache: Any) -> list[Item]:
-    from verify.gate.family import ball_property, vnnlib_text, write_spec
-
     if info.n_outputs < 2:
         raise ManifestError(f"{manifest.path}: family {fam.name!r}: model {info.name!r} has {info.n_outputs} "
                             "output; a robustness family needs a classifier (two or more outputs)")

@@ -8,7 +8,6 @@ The report dict is the one source every output format is rendered from
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -19,9 +18,12 @@ from typing import Any, TextIO
 
 from verify.gate.cache import DEFAULT_FOLDER, GateCache, cache_key, revalidate
 from verify.gate.manifest import find_manifest, load_manifest
+from verify.gate.options import check_options
 from verify.gate.plan import FAMILY_RATE, FamilyRun, Item, Plan, build_plan
 from verify.gate.progress import GateProgress
+from verify.gate.reference import reference_model
 from verify.gate.requirements import FAIL, PASS, UNKNOWN, exit_code, family_status, needed_rows, property_status
+from verify.gate.worker import get_model, init_worker, run_task, task_property
 
 REPORT_FORMAT = "verify-gate-report"
 REPORT_VERSION = 1
@@ -53,16 +55,6 @@ class GateRun:
     exit_code: int
     pictures: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
-
-
-def check_options(seed: int) -> dict[str, Any]:
-    """The :class:`~verify.check.CheckOptions` fields a gate check runs with (all but the
-    timeout and the progress callback); part of the cache key."""
-    from verify.check import CheckOptions
-
-    defaults = CheckOptions(seed=seed)
-    return {f.name: getattr(defaults, f.name) for f in dataclasses.fields(CheckOptions)
-            if f.name not in ("timeout", "progress")}
 
 
 def run_gate(options: GateOptions) -> GateRun:
@@ -117,7 +109,7 @@ def _check_all(plan: Plan, cache: GateCache, opts: dict[str, Any], options: Gate
     for item in plan.items:
         key = cache_key(item.model_sha256, item.spec_sha256, {**opts, "timeout": item.timeout})
         entry = cache.get(key)
-        answer = _reuse(entry, item) if entry is not None else None
+        answer = _reuse(entry, item, plan.models[item.model].n_inputs) if entry is not None else None
         if answer is not None:
             reused.append((item, answer))
         else:
@@ -138,11 +130,18 @@ def _check_all(plan: Plan, cache: GateCache, opts: dict[str, Any], options: Gate
     return answers
 
 
-def _reuse(entry: dict[str, Any], item: Item) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-    from verify.gate.worker import get_model, task_property
-
-    return revalidate(entry, item.model_path, item.spec_path, model=lambda: get_model(item.model_path),
+def _reuse(entry: dict[str, Any], item: Item, n_inputs: int) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    return revalidate(entry, item.model_path, item.spec_path, model=lambda: _replay_model(item, n_inputs),
                       prop=lambda: task_property(_task(item, {})))
+
+
+def _replay_model(item: Item, n_inputs: int) -> Any:
+    """The model a cached counterexample is replayed on: onnxruntime on the file (no
+    torch), or, for a model it cannot run alone, the loaded model."""
+    ref = reference_model(item.model_path)
+    if ref is not None and ref.n_inputs == n_inputs:
+        return ref
+    return get_model(item.model_path)
 
 
 def _task(item: Item, opts: dict[str, Any]) -> dict[str, Any]:
@@ -152,8 +151,6 @@ def _task(item: Item, opts: dict[str, Any]) -> dict[str, Any]:
 
 def _run_pending(pending: list[tuple[Item, str]], opts: dict[str, Any], jobs: int,
                  store: Callable[[Item, str, dict[str, Any]], None], progress: GateProgress) -> None:
-    from verify.gate.worker import init_worker, run_task
-
     if jobs <= 1 or len(pending) <= 1:
         for item, key in pending:
             progress.started(item.id)

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from verify.errors import InputFileError, ModelError
+from verify.model.onnx_file import display, one_line, stat_regular_file
+from verify.model.onnx_loader import onnx_to_torch
 
 
 class FlatWrapper(nn.Module):
@@ -102,13 +104,11 @@ class Model:
         return out.astype(self.output_dtype).reshape(x.shape[0], self.n_outputs)
 
     def _shown(self) -> str:
-        from verify.model.onnx_file import display
-
         return display(self.path) if self.path is not None else self.name
 
     def _ort_session(self) -> Any:
         if self._session is None:
-            import onnxruntime as ort
+            import onnxruntime as ort  # here: only replaying or evaluating needs onnxruntime
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1
@@ -147,7 +147,7 @@ def _check_module_finite(net: nn.Module) -> None:
 
 def _ort_errors() -> tuple[type[BaseException], ...]:
     """The exceptions onnxruntime raises for a model or input it refuses."""
-    from onnxruntime.capi import onnxruntime_pybind11_state as state
+    from onnxruntime.capi import onnxruntime_pybind11_state as state  # here: evaluated only when onnxruntime raised
 
     names = ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoSuchFile", "NoModel",
              "NotImplemented", "RuntimeException", "EPFail")
@@ -155,8 +155,6 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
 
 
 def _one_line(exc: BaseException) -> str:
-    from verify.model.onnx_file import one_line
-
     return one_line(exc)
 
 
@@ -170,15 +168,11 @@ def load_model(source: str | Path | nn.Module, input_shape: tuple[int, ...] | No
     """
     if isinstance(source, nn.Module):
         return _from_torch(source, input_shape)
-    from verify.model.onnx_file import display, stat_regular_file
-
     path = Path(source)
     if path.suffix.lower() in (".pt", ".pth"):
         stat_regular_file(path)
         raise InputFileError(f"{display(path)}: load PyTorch models in Python and pass the module to verify "
                              "(see README, 'Python API'), or export them to ONNX for the CLI")
-    from verify.model.onnx_loader import onnx_to_torch
-
     net, proto, data = onnx_to_torch(path)
     n_in = int(np.prod(net.input_shape))
     with torch.no_grad():
