@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import csv
 import multiprocessing as mp
+import os
+import stat
 import statistics
 import time
 from collections.abc import Callable
@@ -70,8 +72,13 @@ def read_instances(path: Path, default_timeout: float = 60.0) -> list[Instance]:
     """``instances.csv`` (``onnx,vnnlib[,timeout]`` per line, paths relative to its folder, no
     header) and, when present beside it, ``expected.csv`` (columns ``index`` and ``expected``)."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "instances.csv"
+    try:
+        if stat.S_ISDIR(os.stat(path).st_mode):
+            path = path / "instances.csv"
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputFileError(f"instances file is not a regular file: {str(path)[:200]}")
+    except OSError as exc:
+        raise InputFileError(f"cannot read instances file {str(path)[:200]}: {exc.strerror}") from None
     folder = path.parent
     rows: list[Instance] = []
     try:
@@ -275,9 +282,13 @@ def summarise(instances: list[Instance], answers: dict[int, Answer]) -> tuple[Su
 
 
 def write_csv(path: Path, pairs: list[tuple[Instance, Answer]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["index", "onnx", "vnnlib", "verdict", "expected", "seconds", "method", "reason"])
-        for i, a in pairs:
-            writer.writerow([i.index, i.model, i.spec, a.verdict, i.expected, f"{a.seconds:.3f}", a.method, a.reason])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["index", "onnx", "vnnlib", "verdict", "expected", "seconds", "method", "reason"])
+            for i, a in pairs:
+                writer.writerow([i.index, i.model, i.spec, a.verdict, i.expected, f"{a.seconds:.3f}", a.method,
+                                 a.reason])
+    except OSError as exc:
+        raise InputFileError(f"cannot write {str(path)[:200]}: {exc.strerror}") from None

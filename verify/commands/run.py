@@ -9,7 +9,7 @@ from pathlib import Path
 
 from verify.batch import HEADER, format_row, read_instances, run_instances, summarise, write_csv
 from verify.cli import common_options, positive_int, positive_seconds
-from verify.errors import EXIT_FALSIFIED, EXIT_UNKNOWN, EXIT_VERIFIED
+from verify.errors import EXIT_FALSIFIED, EXIT_UNKNOWN, EXIT_VERIFIED, InputFileError
 
 EPILOG = """\
 INSTANCES.csv has one instance per line, `onnx,vnnlib[,timeout]`, paths relative to the
@@ -51,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
         for r in rows:
             r.timeout = args.timeout
     if args.certificates:
-        args.certificates.mkdir(parents=True, exist_ok=True)
+        try:
+            args.certificates.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputFileError(f"cannot create the certificates folder {str(args.certificates)[:200]}: "
+                                 f"{exc.strerror}") from None
     options = {"recheck": not args.no_recheck, "seed": args.seed, "compress": not args.no_compress,
                "modular": not args.no_modular, "certificates": str(args.certificates) if args.certificates else None}
     wall = time.monotonic()

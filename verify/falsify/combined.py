@@ -38,6 +38,7 @@ import torch
 from verify.falsify.base import Budget, Counterexample, SearchStats, confirm, replay
 from verify.falsify.corners import BoundCornerSearch
 from verify.falsify.database import WitnessStore, open_database
+from verify.falsify.hypothesis_search import HypothesisSearch  # on top: hypothesis loads before a budget starts
 from verify.falsify.pgd import PGDAttack, attackable
 from verify.falsify.region import Region
 from verify.falsify.shrink import shrink
@@ -46,8 +47,6 @@ from verify.spec.property import Property
 
 if TYPE_CHECKING:
     from hypothesis.database import ExampleDatabase
-
-    from verify.falsify.hypothesis_search import HypothesisSearch
 
 METHODS = ("hypothesis", "pgd", "corners")
 #: the methods that take turns in slices (``corners`` runs once, before them)
@@ -141,8 +140,6 @@ class CombinedFalsifier:
         # targeting keeps what it learned, which restarts would throw away)
         alone = len([m for m in self.methods if m in SLICED]) == 1 and self.max_slices is None
         if method == "hypothesis":
-            from verify.falsify.hypothesis_search import HypothesisSearch  # here: hypothesis only when its search runs
-
             return HypothesisSearch(max_examples=10 ** 9 if alone else HYPOTHESIS_FIRST_SLICE * 2 ** k,
                                     shrink_seconds=self.hypothesis_shrink_seconds)
         return PGDAttack(max_rounds=None if alone else PGD_FIRST_SLICE * 2 ** k)

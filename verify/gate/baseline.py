@@ -23,8 +23,12 @@ MARGIN_TOLERANCE = 1e-9
 def load_baseline(path: str | Path) -> dict[str, Any]:
     """The JSON report in ``path`` (a ``--report`` folder or the ``report.json`` file itself)."""
     path = Path(path)
-    file = path / "report.json" if path.is_dir() else path
-    if not file.is_file():
+    try:
+        file = path / "report.json" if path.is_dir() else path
+        regular = file.is_file()
+    except OSError as exc:
+        raise InputFileError(f"--baseline {str(path)[:200]}: {exc.strerror}") from None
+    if not regular:
         raise InputFileError(f"--baseline {path}: no report.json there; point it at the --report folder "
                              "(or its report.json) of the release to compare with")
     try:
