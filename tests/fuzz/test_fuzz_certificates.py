@@ -217,7 +217,9 @@ def test_fuzzed_certificates(which: str, seeds: dict[str, tuple[Path, Path, dict
     def fuzz(data: bytes) -> None:
         run_one(capsys, model, spec, data, which == "forged")
 
+    before = TALLY["tried"]
     fuzz()
+    assert TALLY["tried"] > before, f"no {which} certificate was tried"
 
 
 def test_the_seeds_are_what_they_claim(seeds: dict[str, tuple[Path, Path, dict[str, Any]]],
@@ -232,6 +234,7 @@ def test_the_seeds_are_what_they_claim(seeds: dict[str, tuple[Path, Path, dict[s
 
 def test_fuzz_figures(capsys: pytest.CaptureFixture[str]) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert TALLY["tried"] > 0 and "4" not in TALLY["exit"], TALLY
     with capsys.disabled():
         print(f"\nfuzz certificates: seed {SEED}, {TALLY['tried']} tried ({TALLY['forged_tried']} forged), exits "
               f"{dict(sorted(TALLY['exit'].items()))}, 0 exit 4, 0 hangs, slowest {TALLY['slowest']:.3f} s, "

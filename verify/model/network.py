@@ -21,6 +21,7 @@ from torch import nn
 from verify.errors import InputFileError, ModelError
 from verify.model.onnx_file import display, one_line, stat_regular_file
 from verify.model.onnx_loader import onnx_to_torch
+from verify.spec.files import file_sha256  # noqa: F401  (re-exported: one implementation)
 
 
 class FlatWrapper(nn.Module):
@@ -127,14 +128,6 @@ class Model:
         t = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(-1, self.n_inputs)
         with torch.no_grad():
             return self.net64()(t)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_module_finite(net: nn.Module) -> None:
