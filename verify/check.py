@@ -1,30 +1,31 @@
 """Check a property on a model: bound it, hunt for counterexamples, decide, certify.
 
-The pipeline, one deadline for all of it:
+The pipeline, one deadline for all of it.  Chains of dense affine layers and ReLUs (ACAS
+Xu, MNIST-FC: :data:`CHAIN_OPS`) take the tuned chain engine; every other network (convolutions,
+pooling, residual joins, sigmoid/tanh/leaky ReLU) goes through :func:`_check_dag` on the IR.
 
-1. the incomplete pass on the whole model (IBP, CROWN; alpha-CROWN when no refinement can
-   follow), case by case: verify's own engine for chains of affine layers and ReLUs,
-   auto_LiRPA for the other networks (:meth:`_Pipeline.incomplete` says why);
+1. the incomplete pass on the whole model (IBP, CROWN; alpha-CROWN on chains when no
+   refinement can follow), case by case: :class:`~verify.bounds.chain_bounder.ChainBounder`
+   on chains, :class:`~verify.bounds.dag.DagBounder` on the IR otherwise;
 2. where it leaves cases open, a quick counterexample search (the combined falsifier, at
-   most 2 s); for low-dimensional inputs a first try of input splitting (at most 1 s per
+   most 2 s); for low-dimensional chains a first try of input splitting (at most 1 s per
    case) goes before it and settles most of them;
-3. for networks that are chains of affine layers and ReLUs, per case: for
-   high-dimensional inputs, module composition first (:mod:`verify.compose`); then branch
-   and bound on the graph compressed on the case's box (input splitting for
-   low-dimensional inputs, ReLU splitting otherwise), with counterexample probes along
+3. per open case, branch and bound: on chains, for high-dimensional inputs module
+   composition first (:mod:`verify.compose`), then input or ReLU splitting on the graph
+   compressed on the case's box; on the IR, input splitting for low-dimensional inputs and
+   neuron splitting otherwise (:mod:`verify.refine.dag_split`); counterexample probes along
    the way;
 4. a verified answer gets a certificate, and (by default) the independent checker
    re-derives it from the model file before the answer is given;
 5. a falsified answer is a counterexample replayed on the original model.
 
 Decision rule (README, "What a verdict means"): a float64 lower bound counts only when
-it clears :func:`decision_threshold` (1e-7 plus 1e-9 of the magnitudes involved); the
+it clears :func:`~verify.numerics.decision_threshold` (1e-7 plus 1e-9 of the magnitudes involved); the
 certificate checker then re-derives the bound with rigorous rounding-error bounds.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from verify.bounds.chain_bounder import ChainBounder
-from verify.bounds.lirpa import LirpaBounder  # auto_LiRPA itself is imported when a LirpaBounder is built
+from verify.bounds.dag import DagBounder
 from verify.certcheck import check_certificate
-from verify.certificate.build import build_certificate
+from verify.certificate.build import build_certificate, dag_proof
 from verify.compose import modular_proof
 from verify.compress import compress
 from verify.errors import ModelError
@@ -44,7 +46,10 @@ from verify.falsify.base import Budget, Counterexample, replay_in_box
 from verify.graph import extract_graph
 from verify.graph.chain import LinearChain, chain_to_graph, graph_to_chain
 from verify.model.network import Model
+from verify.numerics import ABSOLUTE_SAFETY, RELATIVE_SAFETY, decision_threshold  # noqa: F401  (re-exported)
 from verify.refine import INPUT_SPLIT_MAX_DIMS, case_rows, prove_case, set_threads
+from verify.refine.dag_split import DagTree, prove_case_dag
+from verify.runtime import stderr_progress  # noqa: F401  (re-exported)
 from verify.spec.property import Case, Property
 
 VERIFIED, FALSIFIED, UNKNOWN = "verified", "falsified", "unknown"
@@ -53,18 +58,6 @@ VERIFIED, FALSIFIED, UNKNOWN = "verified", "falsified", "unknown"
 #: before the quick counterexample search: on ACAS Xu that search took about 1.6 s where
 #: there was nothing to find, and the split settled most instances in less.
 SPLIT_FIRST_SECONDS = 1.0
-
-#: Relative margin demanded on top of a float64 bound (see README: 1e-9 of the magnitudes
-#: involved covers float64 rounding in these computations with a wide safety factor).
-RELATIVE_SAFETY = 1e-9
-#: Absolute floor of the margin: never trust a bound closer to the boundary than this.
-ABSOLUTE_SAFETY = 1e-7
-
-
-def decision_threshold(scale: float) -> float:
-    """How far above zero a float64 lower bound must be before we believe it."""
-    return ABSOLUTE_SAFETY + RELATIVE_SAFETY * max(scale, 0.0)
-
 
 @dataclass
 class CheckOptions:
@@ -134,10 +127,6 @@ class Progress:
         self.sink(line)
 
 
-def stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def polytope_margins(lower: np.ndarray, case: Case) -> np.ndarray:
     """Per unsafe polytope: ``max_i (lb_i - d_i)``; > 0 means unreachable.
 
@@ -196,28 +185,15 @@ class _Pipeline:
         on (IBP, CROWN, then alpha-CROWN unless branch and bound follows); returns the open
         cases, the worst margin and the last method used.
 
-        Which engine: for a chain of affine layers and ReLUs (``chain``, the form branch and
-        bound works on) verify's own engine, :class:`verify.bounds.chain_bounder.ChainBounder`
-        (float64, :mod:`verify.bounds.linear_relax`); auto_LiRPA only for the other networks
-        (sigmoid, tanh, max pooling, residual sums: :class:`verify.bounds.lirpa.LirpaBounder`
-        on the float64 torch module), which our engine does not bound.  Our engine replaced
-        auto_LiRPA on chains because of start-up (issue 22; ACAS Xu 2_7/prop_3, one torch
-        thread, a loaded machine): importing auto_LiRPA (with torch.onnx, setuptools through
-        torch.utils.cpp_extension, a dozen torch.jit.script calls) and building its
-        BoundedModule took 0.34-0.38 s and its first IBP and CROWN bounds 0.13 s, against
-        0.01 s for both here; the first in-process check went from 1.35 s to 0.22 s (0.11 s
-        warm).  Both engines' lower bounds are sound for the real-valued network up to
-        float64 rounding, and a case counts as closed under the same decision rule: every
-        polytope's margin clears :func:`decision_threshold` of the magnitudes involved
-        (:func:`_scale`).  The two CROWNs can differ (ours also intersects symbolic and interval
-        bounds, and different bounds flip adaptive slopes either way); on chains the verdict
-        and its certificate come from branch and bound (:func:`_refine`) and the independent
-        re-check either way (ACAS Xu: the same 139 verified and 47 falsified).
+        Runs on chains of dense layers and ReLUs (``chain``, the form the chain branch and
+        bound works on), with :class:`verify.bounds.chain_bounder.ChainBounder`; every
+        other network goes through :func:`_check_dag` and the IR engine.  auto_LiRPA is
+        no longer on this path: its CROWN needed 0.34-0.38 s of import and set-up before
+        the first bound (issue 22), and the IR engine covers the networks it served
+        (sigmoid, tanh, max pooling, residual sums) with the relaxations the certificate
+        checker re-derives, which auto_LiRPA's bounds could not be certified against.
         """
-        if chain is not None:
-            bounder: Any = ChainBounder(chain, self.options.alpha_iterations)
-        else:
-            bounder = LirpaBounder(self.model.net64(), self.model.n_inputs, self.options.alpha_iterations)
+        bounder = ChainBounder(chain, self.options.alpha_iterations)
         methods = [m for m in self.options.methods if not (refine_follows and m == "alpha-CROWN")]
         worst, method_used, open_cases = np.inf, "none", []
         for ci, case in enumerate(self.prop.cases):
@@ -255,15 +231,15 @@ def check(model: Model, prop: Property, options: CheckOptions | None = None) -> 
 def _check(run: _Pipeline) -> CheckResult:
     options, model = run.options, run.model
     chain_form = _chain(model)
+    if chain_form is None:
+        return _check_dag(run)
     chain = chain_form if options.refine else None
     open_cases, worst, method = run.incomplete(chain_form, chain is not None)
     run.details["incomplete"] = {"method": method, "margin": None if not np.isfinite(worst) else worst,
                                  "open_cases": len(open_cases)}
     if chain is None:
         if not open_cases:
-            run.details["certificate"] = ("not available: the model is not a chain of affine layers and ReLUs"
-                                          if chain_form is None else
-                                          "not available without refinement (--no-refine)")
+            run.details["certificate"] = "not available without refinement (--no-refine)"
             return run.result(VERIFIED, method, worst)
         return _falsify_rest(run, open_cases, method, worst)
     if open_cases and options.falsify and chain.n_inputs <= INPUT_SPLIT_MAX_DIMS:
@@ -281,6 +257,105 @@ def _check(run: _Pipeline) -> CheckResult:
     result = _refine(run, chain, open_cases, method, worst)
     assert result is not None
     return result
+
+
+def _check_dag(run: _Pipeline) -> CheckResult:
+    """The pipeline on the IR (every network that is not a chain of dense layers and ReLUs):
+    the incomplete pass with :class:`DagBounder`, a quick counterexample search, branch and
+    bound (:mod:`verify.refine.dag_split`: input splitting for low-dimensional inputs,
+    neuron splitting otherwise), a ``dag`` certificate re-checked by the independent checker."""
+    options, model, prop = run.options, run.model, run.prop
+    graph = model.ir
+    bounder = DagBounder(graph)
+    open_cases: list[int] = []
+    worst, method_used = np.inf, "none"
+    trees: dict[int, DagTree] = {}
+    scales: dict[int, float] = {}
+    for ci, case in enumerate(prop.cases):
+        C, d, groups = case_rows(case)
+        lo = torch.as_tensor(case.box.lower[None].astype(np.float64))
+        hi = torch.as_tensor(case.box.upper[None].astype(np.float64))
+        margins = np.full(len(groups), -np.inf)
+        scale = float(np.abs(np.concatenate([case.box.lower, case.box.upper])).max(initial=0.0))
+        for method in ("ibp", "crown"):
+            if run.budget.expired() or not C.shape[0]:
+                break
+            res = bounder.bound(lo, hi, torch.as_tensor(C), torch.as_tensor(d), method=method)
+            lower = res.lower.detach().numpy()[0]
+            scale = max(scale, _dag_scale(res))
+            margins = np.maximum(margins, [np.max(lower[g]) if len(g) else -np.inf for g in groups])
+            method_used = "IBP" if method == "ibp" else "CROWN"
+            run.progress(f"case {ci + 1}/{len(prop.cases)}: {method_used} margin {margins.min():.6g}")
+            if np.all(margins > decision_threshold(scale)):
+                break
+        scales[ci] = scale
+        margin = float(margins.min()) if margins.size else np.inf
+        worst = min(worst, margin)
+        if margin > decision_threshold(scale) and C.shape[0]:
+            tree = DagTree()
+            tree.closures = [(0, p, float(m)) for p, m in enumerate(margins)]
+            trees[ci] = tree
+        else:
+            open_cases.append(ci)
+    run.details["incomplete"] = {"method": method_used, "margin": None if not np.isfinite(worst) else worst,
+                                 "open_cases": len(open_cases)}
+    if not open_cases:
+        return _certify_dag(run, trees, worst, method_used)
+    if not options.refine:
+        return _falsify_rest(run, open_cases, method_used, worst)
+    if options.falsify:
+        run.progress("quick counterexample search")
+        cex = run.falsify(2.0, quick=True)
+        if cex is not None:
+            return run.result(FALSIFIED, cex.method, None, cex)
+    outcomes = []
+    for k, ci in enumerate(open_cases):
+        case = prop.cases[ci]
+        deadline = time.monotonic() + run.budget.left() / max(1, len(open_cases) - k)
+
+        def is_unsafe(x: np.ndarray, ci: int = ci) -> bool:
+            return _replay(run, x, ci) is not None
+
+        def search(limit: float, ci: int = ci, deadline: float = deadline) -> np.ndarray | None:
+            if not options.falsify:
+                return None
+            run.progress("counterexample search (hypothesis, PGD)")
+            sub = Property((prop.cases[ci],), prop.n_inputs, prop.n_outputs, prop.name)
+            cex = run.falsify(max(0.5, min(limit, 0.1 * (deadline - time.monotonic()))), sub)
+            return None if cex is None else cex.x
+
+        outcome = prove_case_dag(graph, case, ci, deadline, decision_threshold(scales[ci]),
+                                 input_split=graph.n_inputs <= INPUT_SPLIT_MAX_DIMS, bounder=bounder,
+                                 is_unsafe=is_unsafe, search=search, progress=run.progress)
+        outcomes.append(outcome)
+        if outcome.status == "candidate":
+            cex = _replay(run, outcome.candidate, ci)
+            if cex is not None:
+                run.details["refinement"] = _stats(outcomes)
+                return run.result(FALSIFIED, f"{outcome.method}+replay", None, cex)
+        if outcome.status != "verified":
+            run.details["refinement"] = _stats(outcomes)
+            return _falsify_rest(run, open_cases[k:], outcome.method, outcome.min_lb)
+        trees[ci] = outcome.tree
+        worst = min(worst, outcome.min_lb) if k == 0 else worst
+    run.details["refinement"] = _stats(outcomes)
+    method = "+".join(sorted({o.method for o in outcomes}))
+    return _certify_dag(run, trees, min(o.min_lb for o in outcomes), method)
+
+
+def _certify_dag(run: _Pipeline, trees: dict[int, DagTree], margin: float, method: str) -> CheckResult:
+    proofs = [dag_proof(ci, trees[ci]) for ci in range(len(run.prop.cases))]
+    cert = build_certificate(run.model, run.prop, proofs, [], [])
+    return _recheck(run, cert, margin, method)
+
+
+def _dag_scale(res: Any) -> float:
+    values = [float(torch.nan_to_num(res.lower, posinf=0.0, neginf=0.0).abs().max())]
+    for lo, hi in (res.intermediate or {}).values():
+        for t in (lo, hi):
+            t = torch.nan_to_num(t, posinf=0.0, neginf=0.0)
+            values.append(float(t.abs().max()) if t.numel() else 0.0)
+    return max(values)
 
 
 def _refine(run: _Pipeline, chain: Any, open_cases: list[int], method: str, worst: float,
@@ -353,6 +428,11 @@ def _certify(run: _Pipeline, chain: Any, outcomes: list[Any], margin: float,
     cert = build_certificate(run.model, run.prop, [o.proof for o in outcomes], chain.hidden_sizes,
                              chain.relu_names)
     method = incomplete_method or "+".join(sorted({o.method for o in outcomes}))
+    return _recheck(run, cert, margin, method)
+
+
+def _recheck(run: _Pipeline, cert: dict[str, Any], margin: float, method: str) -> CheckResult:
+    """Re-check ``cert`` with the independent checker (ONNX models) before answering verified."""
     if run.options.recheck and run.model.kind == "onnx" and run.model.path is not None:
         run.progress("re-checking the certificate")
         source = run.prop.source
@@ -404,8 +484,15 @@ def _replay(run: _Pipeline, x: np.ndarray | None, case_index: int) -> Counterexa
     return replay_in_box(run.model, run.prop, x, "bab", case_index)
 
 
+#: IR ops of the networks the chain engine takes (dense layers and ReLUs, after folding).
+CHAIN_OPS = frozenset({"linear", "affine", "reshape", "relu"})
+
+
 def _chain(model: Model) -> LinearChain | None:
-    """The model as a chain of affine layers and ReLUs, or None when it is not one."""
+    """The model as a chain of dense affine layers and ReLUs, or None when it is not one
+    (convolutions, pooling, joins and other activations go to the IR engine)."""
+    if model.ir is None or not set(model.ir.op_counts()) <= CHAIN_OPS or not model.ir.is_chain():
+        return None
     try:
         return graph_to_chain(extract_graph(model))
     except ModelError:

@@ -49,8 +49,10 @@ class UnsupportedOperatorError(ModelError):
 
 
 SUPPORTED_OPS_HINT = (
-    "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Flatten",
-    "Reshape", "Conv", "BatchNormalization", "AveragePool", "MaxPool", "Constant", "Identity",
+    "Gemm", "MatMul", "Conv", "ConvTranspose", "BatchNormalization", "Pad", "Add", "Sub", "Mul", "Div",
+    "Relu", "LeakyRelu", "Sigmoid", "Tanh", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+    "Flatten", "Reshape", "Transpose", "Concat", "Slice", "Squeeze", "Unsqueeze", "Identity", "Dropout",
+    "Constant", "ConstantOfShape", "Shape", "Gather", "Cast", "Softmax",
 )
 
 

@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from verify import testing
+from verify.falsify.database import database_dir
+
 _OFF = ("off", "none", "0", "false")
 
 
@@ -49,8 +52,6 @@ def _database(value: str | None) -> Any:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from verify import testing
-
     config.addinivalue_line("markers", "verify(budget=None, seed=None): counterexample search settings "
                                        "for verify.testing.assert_property in this test")
     budget = _setting(config, "--verify-budget", "verify_budget")
@@ -66,15 +67,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if getattr(config, "_verify_configured", False):
-        from verify import testing
-
         testing.pop_defaults()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    from verify import testing
-    from verify.falsify.database import database_dir
-
     d = testing.defaults()
     where = d.database if d.database != "default" else database_dir()
     return f"verify: assert_property budget {d.budget:g} s, seed {d.seed}, example database {where or 'off'}"
@@ -82,8 +78,6 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    from verify import testing
-
     marker = item.get_closest_marker("verify")
     if marker is None:
         yield
@@ -99,6 +93,4 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 @pytest.fixture
 def verify_property() -> Callable[..., None]:
     """:func:`verify.testing.assert_property` with the session's (and the test's marker's) defaults."""
-    from verify.testing import assert_property
-
-    return assert_property
+    return testing.assert_property

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from verify.errors import SpecError
 from verify.falsify.region import Region
+from verify.spec import load_spec
 from verify.spec.property import Box, Case, Property
 
 #: Up to this many inputs, coordinates are drawn one by one (full float precision).
@@ -120,8 +121,6 @@ def as_property(spec: Spec) -> Property:
     if isinstance(spec, Property):
         return spec
     if isinstance(spec, (str, Path)):
-        from verify.spec import load_spec
-
         return load_spec(spec)
     if isinstance(spec, Case):
         return Property((spec,), spec.box.n, 0, name="region")

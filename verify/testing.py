@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from verify.falsify.base import Budget
+from verify.falsify.region import Region
+
 #: Above this many inputs the message lists only the inputs away from the centre.
 FULL_VECTOR_MAX = 32
 #: Most entries listed for a large input.
@@ -80,7 +83,8 @@ def assert_property(model: Any, spec: Any, *, budget: float | None = None, seed:
     with ``seed``; ``database``: example database directory, None for none (default:
     the plugin's ``--verify-examples-dir``, else ``.verify-cache/examples``).
     """
-    from verify.falsify.base import Budget
+    # here, not on top: the pytest plugin imports this module in every pytest session, and
+    # these import torch and hypothesis
     from verify.falsify.combined import default_falsifier
     from verify.model.network import Model, load_model
     from verify.strategies import as_property
@@ -104,8 +108,6 @@ def _vector(values: np.ndarray) -> str:
 
 
 def _message(model: Any, prop: Any, cex: Any, seed: int) -> str:
-    from verify.falsify.region import Region
-
     region = Region.of(prop.cases[cex.case_index])
     away = np.flatnonzero(region.away(cex.x))
     origin = "the example database" if cex.from_database else cex.method

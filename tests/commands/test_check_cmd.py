@@ -155,11 +155,11 @@ def test_nan_weights(tmp_path: Path) -> None:
 
 
 def test_unsupported_operator(tmp_path: Path) -> None:
-    path = nets.save([helper.make_node("Softmax", ["x"], ["y"], name="probabilities")], {}, [1, 4], [1, 4],
-                     tmp_path / "softmax.onnx")
+    path = nets.save([helper.make_node("Hardmax", ["x"], ["y"], name="probabilities")], {}, [1, 4], [1, 4],
+                     tmp_path / "hardmax.onnx")
     spec = spec_file(tmp_path, BOX + "(assert (<= Y_0 Y_1))\n", n_out=4)
     line = input_error(run("check", path, spec))
-    assert "'Softmax'" in line and "'probabilities'" in line, line
+    assert "'Hardmax'" in line and "'probabilities'" in line, line
 
 
 def test_usage_errors_exit_2() -> None:

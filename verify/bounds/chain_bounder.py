@@ -17,7 +17,7 @@ Everything runs in float64 with the functions of :mod:`verify.bounds.linear_rela
   box and row is kept, never below CROWN's).
 
 Each is a valid lower bound of the real-valued chain up to float64 rounding, which the
-decision rule's margin (:func:`verify.check.decision_threshold`) covers; the rows are
+decision rule's margin (:func:`verify.numerics.decision_threshold`) covers; the rows are
 folded into the last layer in float64 (``C W_K``), as branch and bound does.
 """
 

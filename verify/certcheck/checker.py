@@ -6,7 +6,10 @@ What is checked, per case of the property:
 * the proof structure: for ``input-split`` proofs, the split tree cuts each box into two
   halves along one dimension at a value inside it, so the leaves tile the case's box;
   every leaf, for every unsafe polytope, has a node on its path to the root whose bound
-  refutes that polytope (a *closure*);
+  refutes that polytope (a *closure*); ``dag`` proofs (general ONNX graphs, read by
+  :mod:`verify.certcheck.dag_network`) split input coordinates or inputs of non-linear
+  operations (docs/relaxations.md), with closures checked the same way by
+  :mod:`verify.certcheck.dag_bounds`;
 * every closure: the bounds of its box are recomputed from scratch with rigorous
   float64 arithmetic (:mod:`verify.certcheck.bounds`); some row ``C_r y <= d_r`` of the
   polytope must have ``C_r y - d_r`` bounded below by the claimed margin (> 0), with
@@ -33,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from verify.certcheck.bounds import RigorousBounder
+from verify.certcheck.dag_bounds import DagBounder, SplitTerms
+from verify.certcheck.dag_network import DagNetwork, read_dag
 from verify.certcheck.encoding import decode_array
 from verify.certcheck.network import CheckerNetwork, UnsupportedModel, read_network
 from verify.certcheck.rigorous import down
@@ -233,12 +238,22 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
         if cert.get("verdict") != "verified":
             raise ClaimFailed(f"verdict: the certificate claims {cert.get('verdict')!r}, not 'verified'")
         prop = prop or load_spec(spec)
-        try:
-            net = read_network(model_bytes)
-        except UnsupportedModel as exc:
-            raise ClaimFailed(f"model: the checker cannot read it ({exc})") from None
-        if net.n_inputs != prop.n_inputs or net.layer_sizes[-1] != prop.n_outputs:
-            raise ClaimFailed("model/spec: input or output sizes differ")
+        kinds = [c.get("kind") for c in cert.get("cases", []) if isinstance(c, dict)]
+        net = dag = None
+        if not kinds or any(k != "dag" for k in kinds):
+            try:
+                net = read_network(model_bytes)
+            except UnsupportedModel as exc:
+                raise ClaimFailed(f"model: the checker cannot read it ({exc})") from None
+            if net.n_inputs != prop.n_inputs or net.layer_sizes[-1] != prop.n_outputs:
+                raise ClaimFailed("model/spec: input or output sizes differ")
+        if "dag" in kinds:
+            try:
+                dag = read_dag(model_bytes)
+            except UnsupportedModel as exc:
+                raise ClaimFailed(f"model: the checker cannot read it as a graph ({exc})") from None
+            if dag.n_inputs != prop.n_inputs or dag.n_outputs != prop.n_outputs:
+                raise ClaimFailed("model/spec: input or output sizes differ")
         cases = cert.get("cases")
         if not isinstance(cases, list) or len(cases) != len(prop.cases):
             raise ClaimFailed(f"cases: the spec has {len(prop.cases)} case(s), the certificate "
@@ -248,13 +263,19 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
             if proof.get("case") != index:
                 raise ClaimFailed(f"case {index}: proofs out of order")
             kind = proof.get("kind")
-            if kind == "input-split":
+            if kind == "dag":
+                assert dag is not None
+                claims += check_dag(dag, case, proof, f"case {index}")
+            elif kind == "input-split":
+                assert net is not None
                 claims += _check_input_split(net, case, proof, f"case {index}")
             elif kind == "relu-split":
+                assert net is not None
                 claims += _check_relu_split(net, case, proof, f"case {index}")
             elif kind == "modules":
                 from verify.certcheck.modules import check_modules
 
+                assert net is not None
                 claims += check_modules(net, case, proof, f"case {index}")
             else:
                 raise ClaimFailed(f"case {index}: unknown proof kind {kind!r}")
@@ -555,3 +576,213 @@ def _check_relu_closure(bounder: RigorousBounder, e: dict[str, Any], node: int, 
     if not (margin > 0 and got >= margin):
         raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {poly} claims margin "
                           f"{margin:.6g}, the recomputed bound gives {got:.6g}")
+
+
+def check_dag(net: DagNetwork, case: Any, proof: dict[str, Any], where: str) -> int:
+    """Check one case's ``dag`` proof (docs/relaxations.md); raises :class:`ClaimFailed`,
+    returns the number of closures re-checked.
+
+    Structure: node 0 is the case's box; every other node is the ``side`` half of its parent
+    (``parent[i] < i``) for one input coordinate (``what = -1``, the cut inside the parent's
+    box) or one element of the input of a non-linear operation (``neurons[what]``); the two
+    children of a node cut the same variable at the same value.  Coverage: every leaf, for
+    every unsafe polytope, has a closure on its path.  Every closure: the bounds of its node
+    (the box, and the clamps of the neuron splits on its path) are recomputed from scratch
+    by :class:`~verify.certcheck.dag_bounds.DagBounder`; an empty domain closes anything.
+    Split multipliers (``betas``, optional): one entry per closure at most, of shape ``[m_p, k]``
+    (the closure's polytope's rows, the neuron splits on its path, ``k >= 1``), finite and >= 0;
+    that closure's bound is then the one with the betas' terms (docs/relaxations.md)."""
+    body = proof["dag"]
+    names = body["neurons"]
+    vids = []
+    for j, name in enumerate(names):
+        if name not in net.neurons:
+            raise ClaimFailed(f"{where}: neurons[{j}] ({_shown(name)[:60]!r}) is not the input of a non-linear "
+                              "operation of the model")
+        vids.append(net.neurons[name])
+    parent, what, index, value, side = _tree_columns(body["tree"], where, parent=np.int64, what=np.int64,
+                                                     index=np.int64, value=np.float64, side=np.int64)
+    n = parent.shape[0]
+    sizes = [net.n_inputs] + [net.sizes[v] for v in vids]  # what + 1 -> size of the split variable
+    children: dict[int, list[int]] = {}
+    for i in range(1, n):
+        p, w = int(parent[i]), int(what[i])
+        if not 0 <= p < i or side[i] not in (0, 1) or not -1 <= w < len(vids) or not 0 <= index[i] < sizes[w + 1]:
+            raise ClaimFailed(f"{where}: split node {i} is malformed")
+        children.setdefault(p, []).append(i)
+    for p, kids in children.items():
+        a, b = kids[0], kids[-1]
+        if len(kids) != 2 or {int(side[a]), int(side[b])} != {0, 1} or what[a] != what[b] or \
+                index[a] != index[b] or value[a] != value[b]:
+            raise ClaimFailed(f"{where}: node {p} is not split into exactly two halves of one cut")
+    C, d_out, groups = _polytope_rows(case)
+    closures = body["closures"]
+    c_node = decode_array(closures["node"], f"{where}: closures.node").astype(np.int64)
+    c_poly = decode_array(closures["polytope"], f"{where}: closures.polytope").astype(np.int64)
+    c_margin = decode_array(closures["margin"], f"{where}: closures.margin").astype(np.float64)
+    if c_node.shape != c_poly.shape or c_margin.shape != c_node.shape or not np.all(c_margin > 0) or \
+            np.any((c_node < 0) | (c_node >= n)) or np.any((c_poly < 0) | (c_poly >= len(groups))):
+        raise ClaimFailed(f"{where}: malformed closures")
+    n_splits = np.zeros(n, dtype=np.int64)  # neuron splits on the path from the root
+    for i in range(1, n):
+        n_splits[i] = n_splits[parent[i]] + (what[i] >= 0)
+    betas = _dag_betas(body.get("betas", []), c_node, c_poly, groups, n_splits, where)
+    closed = np.zeros((n, len(groups)), dtype=bool)
+    closed[c_node, c_poly] = True
+    for i in range(1, n):
+        closed[i] |= closed[parent[i]]
+    leaves = np.array([i for i in range(n) if i not in children])
+    missing = np.nonzero(~closed[leaves].all(axis=1))[0]
+    if missing.size:
+        leaf = int(leaves[missing[0]])
+        p = int(np.nonzero(~closed[leaf])[0][0])
+        raise ClaimFailed(f"{where}: leaf {leaf} is not closed for unsafe polytope {p}")
+    by_node: dict[int, list[int]] = {}
+    for c, node in enumerate(c_node.tolist()):
+        by_node.setdefault(node, []).append(c)
+    bounder = DagBounder(net, tick=_tick)
+    batch_size = max(1, min(CHUNK, 4096 // max(net.sizes)))
+    batch: list[tuple[int, np.ndarray, np.ndarray, dict[tuple[int, int], tuple[float, float]],
+                      list[tuple[int, int, float, int]]]] = []
+
+    def flush() -> None:
+        _tick()
+        lo = np.stack([b[1] for b in batch])
+        hi = np.stack([b[2] for b in batch])
+        clamps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for j, (_, _, _, cl, _) in enumerate(batch):
+            for (vid, k), (a, b) in cl.items():
+                if vid not in clamps:
+                    m = net.sizes[vid]
+                    clamps[vid] = (np.full((len(batch), m), -np.inf), np.full((len(batch), m), np.inf))
+                clamps[vid][0][j, k], clamps[vid][1][j, k] = a, b
+        try:
+            st = bounder.bounds(lo, hi, clamps)
+        except MemoryError:
+            raise ClaimFailed(f"{where}: the bounds of node {batch[0][0]} need more memory than there is") from None
+        # rounds of one closure per domain and polytope (more only where one node has several closures of one
+        # polytope with different betas); the bound of each round's closures with their own betas
+        rounds: list[dict[tuple[int, int], int]] = []
+        for j, (node, _, _, _, _) in enumerate(batch):
+            if st.empty[j] and not st.failed[j]:
+                continue  # no input of the box satisfies the node's splits
+            for c in by_node[node]:
+                slot = (j, int(c_poly[c]))
+                for r in rounds:
+                    other = r.get(slot)
+                    if other is None or _same_betas(betas.get(other), betas.get(c)):
+                        r.setdefault(slot, c)
+                        r.setdefault((j, -1 - c), c)  # every closure of the round, by its own key too
+                        break
+                else:
+                    rounds.append({slot: c, (j, -1 - c): c})
+        for r in rounds:
+            splits = None
+            with_betas = [(j, c) for (j, key), c in r.items() if key < 0 and c in betas]
+            if with_betas:
+                paths: list[list[tuple[int, int, float, int]]] = [[] for _ in batch]
+                values = np.zeros((len(batch), C.shape[0], max(len(batch[j][4]) for j, _ in with_betas)))
+                for j, c in with_betas:
+                    paths[j] = batch[j][4]
+                    values[j, groups[int(c_poly[c])], :betas[c].shape[1]] = betas[c]
+                splits = SplitTerms.from_paths(paths, values)
+            try:
+                lb = bounder.lower(st, C, splits)
+            except MemoryError:
+                raise ClaimFailed(f"{where}: the bounds of node {batch[0][0]} need more memory than there is") \
+                    from None
+            for (j, key), c in r.items():
+                if key >= 0:
+                    continue
+                node = batch[j][0]
+                p = int(c_poly[c])
+                g = groups[p]
+                got = float(np.max(down(lb[j, g] - d_out[g]))) if g.size else -np.inf
+                if not got >= c_margin[c]:
+                    with_ = " with its betas" if c in betas else ""
+                    raise ClaimFailed(f"{where}: closure of node {node} for unsafe polytope {p} claims margin "
+                                      f"{c_margin[c]:.6g}, the recomputed bound{with_} gives {got:.6g}")
+        batch.clear()
+
+    # depth first, keeping the node's box and clamps (undone on the way back)
+    lo, hi = case.box.lower.astype(np.float64).copy(), case.box.upper.astype(np.float64).copy()
+    clamp: dict[tuple[int, int], tuple[float, float]] = {}
+    path: list[tuple[int, int, float, int]] = []  # the neuron splits (value id, element, value, side) so far
+    stack: list[tuple[int, Any]] = [(0, None)]
+    visited = 0
+    while stack:
+        node, undo = stack.pop()
+        if undo is not None:
+            if undo[0] == "box":
+                lo[undo[1]], hi[undo[1]] = undo[2], undo[3]
+            elif undo[0] == "clamp":
+                path.pop()
+                if undo[2] is None:
+                    del clamp[undo[1]]
+                else:
+                    clamp[undo[1]] = undo[2]
+            continue
+        visited += 1
+        if visited % 4096 == 0:
+            _tick()
+        saved: tuple[Any, ...] = ("root",)
+        if node > 0:
+            d, v = int(index[node]), float(value[node])
+            if what[node] < 0:
+                saved = ("box", d, lo[d], hi[d])
+                if side[node] == 0:
+                    hi[d] = v
+                else:
+                    lo[d] = v
+            else:
+                key = (vids[int(what[node])], d)
+                old = clamp.get(key)
+                saved = ("clamp", key, old)
+                cl, cu = old if old is not None else (-np.inf, np.inf)
+                clamp[key] = (cl, min(cu, v)) if side[node] == 0 else (max(cl, v), cu)
+                path.append((key[0], d, v, int(side[node])))
+        kids = children.get(node, [])
+        if kids and what[kids[0]] < 0:
+            d, v = int(index[kids[0]]), float(value[kids[0]])
+            if not lo[d] <= v <= hi[d]:
+                raise ClaimFailed(f"{where}: the children of node {node} cut input {d} at {v!r}, outside "
+                                  f"the node's box [{lo[d]!r}, {hi[d]!r}]")
+        if node in by_node:
+            batch.append((node, lo.copy(), hi.copy(), dict(clamp), list(path)))
+            if len(batch) >= batch_size:
+                flush()
+        stack.append((node, saved))
+        for c in reversed(kids):
+            stack.append((c, None))
+    if batch:
+        flush()
+    return int(c_node.size)
+
+
+def _dag_betas(entries: list[Any], c_node: np.ndarray, c_poly: np.ndarray, groups: list[np.ndarray],
+               n_splits: np.ndarray, where: str) -> dict[int, np.ndarray]:
+    """The ``betas`` of a ``dag`` proof by closure, checked: an existing closure, at most once, whose path
+    has neuron splits, of shape ``[m_p, k]``, finite and >= 0."""
+    out: dict[int, np.ndarray] = {}
+    for e, entry in enumerate(entries):
+        at = f"{where}: betas[{e}]"
+        c = entry["closure"]
+        if not 0 <= c < c_node.size:
+            raise ClaimFailed(f"{at}: closure {c} does not exist")
+        if c in out:
+            raise ClaimFailed(f"{at}: a second entry for closure {c}")
+        values = decode_array(entry["values"], f"{at}.values").astype(np.float64)
+        k = int(n_splits[c_node[c]])
+        if k == 0:
+            raise ClaimFailed(f"{at}: closure {c} (node {int(c_node[c])}) has no neuron split on its path")
+        m = int(groups[int(c_poly[c])].size)
+        if values.shape != (m, k):
+            raise ClaimFailed(f"{at}: betas have the wrong shape {values.shape} (the closure needs ({m}, {k}))")
+        if not (np.all(np.isfinite(values)) and np.all(values >= 0)):
+            raise ClaimFailed(f"{at}: betas must be finite and >= 0")
+        out[c] = values
+    return out
+
+
+def _same_betas(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))

@@ -9,9 +9,11 @@ the checker small and fast to start: the ``onnx`` package costs about a second t
 What is read (field numbers of ``onnx.proto``; everything else is skipped):
 
 * ``ModelProto.graph`` (7) -> ``GraphProto``: ``node`` (1), ``initializer`` (5),
-  ``input`` (11), ``output`` (12);
+  ``input`` (11), ``output`` (12); ``ModelProto.opset_import`` (8) ->
+  ``OperatorSetIdProto``: ``domain`` (1), ``version`` (2) (operator semantics that changed
+  between opsets are read by the version of the default domain);
 * ``NodeProto``: ``input`` (1), ``output`` (2), ``name`` (3), ``op_type`` (4),
-  ``attribute`` (5);
+  ``attribute`` (5), ``domain`` (7);
 * ``AttributeProto``: ``name`` (1), ``f`` (2), ``i`` (3), ``s`` (4), ``t`` (5),
   ``floats`` (7), ``ints`` (8), ``strings`` (9), ``type`` (20); the value is chosen by
   ``type``, as ``onnx.helper.get_attribute_value`` does (a tensor becomes an array);
@@ -73,6 +75,7 @@ class Node:
     input: list[str]
     output: list[str]
     attributes: dict[str, Any]
+    domain: str = ""  # "" (or "ai.onnx") for the standard operators
 
 
 @dataclass
@@ -81,6 +84,7 @@ class Graph:
     initializer: dict[str, np.ndarray] = field(default_factory=dict)
     input: list[ValueInfo] = field(default_factory=list)
     output: list[ValueInfo] = field(default_factory=list)
+    opset: dict[str, int] = field(default_factory=dict)  # operator set domain ("" default) -> version
 
 
 def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
@@ -284,7 +288,7 @@ def _node(buf: memoryview) -> Node:
     attributes = dict(_attribute(value) for wire, value in n.get(5, []) if wire == 2)
     return Node(op_type=_text(_last(n, 4, 2) or b"", 2), name=_text(_last(n, 3, 2) or b"", 2),
                 input=[_text(v, w) for w, v in n.get(1, [])], output=[_text(v, w) for w, v in n.get(2, [])],
-                attributes=attributes)
+                attributes=attributes, domain=_text(_last(n, 7, 2) or b"", 2))
 
 
 def read_graph(data: bytes) -> Graph:
@@ -306,6 +310,11 @@ def read_graph(data: bytes) -> Graph:
                 graph.initializer[name] = array
             else:
                 getattr(graph, target).append(_value_info(value))
+    for wire, value in model.get(8, []):
+        if wire != 2:
+            raise OnnxReadError("opset_import is not a message")
+        o = _group(value)
+        graph.opset[_text(_last(o, 1, 2) or b"", 2)] = _signed(_last(o, 2, 0) or 0)
     return graph
 
 

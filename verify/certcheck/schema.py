@@ -21,7 +21,7 @@ from verify.errors import CertificateError
 #: Largest whole number accepted in a JSON field (indices, sizes).
 MAX_INT = 2**62
 INTEGER_DTYPES = {"<i8", "<i4", "<i2", "|i1", "|u1"}
-KINDS = ("input-split", "relu-split", "modules")
+KINDS = ("input-split", "relu-split", "modules", "dag")
 
 
 class _Checker:
@@ -66,7 +66,9 @@ class _Checker:
             raise self.fail(path, f"expected a string, got {_kind(value)}")
         return value
 
-    def array(self, value: Any, path: str, ndim: int, integer: bool = False) -> None:
+    def array(self, value: Any, path: str, ndim: int, integer: bool = False, nonnegative: bool = False) -> None:
+        """An encoded array of rank ``ndim``: of an integer dtype (``integer``), or else of finite values
+        where it is ``<f8``; ``nonnegative``: ``<f8`` with every value finite and >= 0."""
         try:
             dtype, shape, values, _ = inspect_array(value, path)
         except ValueError as exc:  # inspect_array's own one-line messages, prefixed by the path
@@ -77,6 +79,11 @@ class _Checker:
             raise self.fail(path, f"expected an integer array, got dtype {dtype}")
         if not integer and dtype == "<f8" and not np.all(np.isfinite(values)):
             raise self.fail(path, "expected finite values (NaN or infinity found)")
+        if nonnegative:
+            if dtype != "<f8":
+                raise self.fail(path, f"expected a <f8 array, got dtype {dtype}")
+            if np.any(values < 0):
+                raise self.fail(path, "expected values >= 0 (a negative value found)")
 
     def arrays(self, value: Any, path: str, ndim: int) -> None:
         for i, a in enumerate(self.list(value, path)):
@@ -110,7 +117,8 @@ def validate(cert: Any, name: str = "certificate") -> None:
         if kind not in KINDS:
             raise v.fail(f"{path}.kind", f"expected one of {', '.join(KINDS)}, got {kind!r:.40}")
         body = v.obj(v.get(case, kind, path), f"{path}.{kind}")
-        {"input-split": _input_split, "relu-split": _relu_split, "modules": _modules}[kind](v, body, f"{path}.{kind}")
+        {"input-split": _input_split, "relu-split": _relu_split, "modules": _modules,
+         "dag": _dag}[kind](v, body, f"{path}.{kind}")
 
 
 def _tree(v: _Checker, value: Any, path: str, int_columns: tuple[str, ...], float_columns: tuple[str, ...]) -> None:
@@ -128,6 +136,25 @@ def _input_split(v: _Checker, body: dict[str, Any], path: str) -> None:
         v.int(v.get(entry, "node", where), f"{where}.node")
         v.int(v.get(entry, "polytope", where), f"{where}.polytope")
         v.arrays(v.get(entry, "layers", where), f"{where}.layers", 2)
+
+
+def _dag(v: _Checker, body: dict[str, Any], path: str) -> None:
+    for i, name in enumerate(v.list(v.get(body, "neurons", path), f"{path}.neurons")):
+        v.str(name, f"{path}.neurons[{i}]")
+    _tree(v, v.get(body, "tree", path), f"{path}.tree", ("parent", "what", "index", "side"), ("value",))
+    _tree(v, v.get(body, "closures", path), f"{path}.closures", ("node", "polytope"), ("margin",))
+    seen: set[int] = set()
+    for i, entry in enumerate(v.list(body.get("betas", []), f"{path}.betas")):
+        # the split multipliers of one closure: f8[m_p, k] (the shape is the checker's to compare)
+        where = f"{path}.betas[{i}]"
+        entry = v.obj(entry, where)
+        closure = v.int(v.get(entry, "closure", where), f"{where}.closure")
+        if closure < 0:
+            raise v.fail(f"{where}.closure", f"expected a closure's index (>= 0), got {closure}")
+        if closure in seen:
+            raise v.fail(f"{where}.closure", f"a second entry for closure {closure}")
+        seen.add(closure)
+        v.array(v.get(entry, "values", where), f"{where}.values", 2, nonnegative=True)
 
 
 def _relu_split(v: _Checker, body: dict[str, Any], path: str) -> None:

@@ -74,8 +74,10 @@ from typing import Any
 
 import numpy as np
 
+from verify import __version__
 from verify.certcheck.checker import FORMAT, VERSION
 from verify.certcheck.encoding import encode_array, encode_sparse
+from verify.runtime import write_text
 
 SEMANTICS = ("The property holds for the real-valued network defined by the model file's weights "
              "(exact arithmetic) on every input of the spec's boxes; float32 execution may differ "
@@ -124,10 +126,36 @@ def input_split_proof(case_index: int, tree: Any, alphas: list[dict[str, Any]] |
     return {"case": case_index, "kind": "input-split", "input-split": body}
 
 
+def dag_proof(case_index: int, tree: Any) -> dict[str, Any]:
+    """A case proof on an IR network from its split tree (:class:`verify.refine.dag_split.DagTree`);
+    the layout is ``docs/relaxations.md``'s ``dag`` kind."""
+    nodes = [n for n, _, _ in tree.closures]
+    polys = [p for _, p, _ in tree.closures]
+    margins = [claimed(m) for _, _, m in tree.closures]
+    body: dict[str, Any] = {
+        "neurons": list(tree.neurons),
+        "tree": {"parent": encode_array(np.asarray(tree.parent, dtype=np.int64), "<i4"),
+                 "what": encode_array(np.asarray(tree.what, dtype=np.int64), "<i4"),
+                 "index": encode_array(np.asarray(tree.index, dtype=np.int64), "<i4"),
+                 "value": encode_array(np.asarray(tree.value, dtype=np.float64)),
+                 "side": encode_array(np.asarray(tree.side, dtype=np.int64), "|i1")},
+        "closures": {"node": encode_array(np.asarray(nodes, dtype=np.int64), "<i4"),
+                     "polytope": encode_array(np.asarray(polys, dtype=np.int64), "<i2"),
+                     "margin": encode_array(np.asarray(margins, dtype=np.float64))},
+    }
+    # closure index -> [rows of its polytope, neuron splits on its path] multipliers (a dict, or a
+    # list aligned with the closures with None where a closure has none)
+    betas = getattr(tree, "betas", None) or {}
+    items = sorted(betas.items()) if isinstance(betas, dict) else list(enumerate(betas))
+    items = [(j, b) for j, b in items if b is not None and np.asarray(b).size and np.any(np.asarray(b) != 0)]
+    if items:
+        body["betas"] = [{"closure": int(j), "values": encode_array(np.asarray(b, dtype=np.float64))}
+                         for j, b in items]
+    return {"case": case_index, "kind": "dag", "dag": body}
+
+
 def build_certificate(model: Any, prop: Any, proofs: list[dict[str, Any]], relu_sizes: list[int],
                       relu_names: list[str]) -> dict[str, Any]:
-    from verify import __version__
-
     cert: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -143,6 +171,4 @@ def build_certificate(model: Any, prop: Any, proofs: list[dict[str, Any]], relu_
 
 
 def write_certificate(path: str | Path, cert: dict[str, Any]) -> None:
-    from verify.cli import write_text
-
     write_text(str(path), json.dumps(cert, indent=1, sort_keys=True) + "\n")

@@ -17,38 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from verify.cli import common_options
+from verify.certcheck import check_certificate, load_certificate
 from verify.errors import EXIT_FALSIFIED, EXIT_VERIFIED
-
-EPILOG = """exit codes:
-  0  valid: every claim re-checked
-  1  invalid: a well-formed certificate whose claims do not hold (the first failing claim is named)
-  2  input error: a model, spec or certificate path that is not a regular file, or a certificate
-     file that is not a well-formed certificate (not JSON, too deep, a field of the wrong type)
-
-example:
-  verify certcheck examples/tiny/classifier.onnx specs/tiny_robust_class0.vnnlib cert.json"""
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("certcheck", help="re-check a certificate against the model and spec",
-                       description="Re-derive every claim of a certificate from the model file (rigorous float64, "
-                                   "no auto_LiRPA): exit 0 valid, 1 invalid, 2 input error.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="ONNX model file the certificate is about")
-    p.add_argument("spec", help="the property (.vnnlib or Python spec)")
-    p.add_argument("certificate", help="certificate JSON written by verify check --certificate")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    common_options(p)
+from verify.model.onnx_file import stat_regular_file
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from verify.certcheck import check_certificate, load_certificate
-    from verify.model.onnx_file import stat_regular_file
-
     stat_regular_file(Path(args.model), "model file")
     stat_regular_file(Path(args.spec), "spec file")
     cert = load_certificate(args.certificate)

@@ -21,90 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from verify import errors
-from verify.cli import (
-    PROCESS_START,
-    VERDICT_EXIT,
-    common_options,
-    positive_seconds,
-    progress_sink,
-    run_with_watchdog,
-    write_text,
-)
+from verify.certificate import write_certificate
+from verify.check import UNKNOWN, CheckOptions, CheckResult, check
+from verify.cli import PROCESS_START, VERDICT_EXIT, progress_sink
+from verify.model import network
+from verify.report import format_check, format_error, format_summary
+from verify.runtime import run_with_watchdog, write_text
+from verify.spec import load_spec
 
 #: Spec files taken from a directory named as SPEC (files directly in it, sorted by name).
 SPEC_SUFFIXES = (".vnnlib", ".py")
 
-DESCRIPTION = """\
-Decide whether each property holds on the model: verified (with a certificate the
-independent checker re-derives), falsified (with a counterexample replayed on the
-original model) or unknown (timeout, or bounds too loose).
-
-Each SPEC is a spec file (.vnnlib, VNN-LIB 1.0 or 2.0, or a Python file defining
-PROPERTY), a directory (every *.vnnlib and *.py file directly in it, sorted by name) or
-a glob pattern such as 'specs/*.vnnlib' (expanded by verify when the shell did not,
-e.g. when quoted; '**' matches subdirectories).  With one spec file the output is that
-spec's report.  With several specs, a directory or a pattern the model is loaded once,
-the specs are checked one after the other, each with its own --timeout, and a summary
-table follows (one row per spec: spec, verdict, method, margin, seconds; then the
-totals); a spec that cannot be read, or whose input/output counts do not fit the model,
-is an error row and the others are still checked."""
-
-EPILOG = """\
-examples (run from the repository root):
-  # exit 0: verified; the certificate is written to cert.json (see `verify certcheck`)
-  verify check examples/tiny/classifier.onnx specs/tiny_robust_class0.vnnlib --certificate cert.json
-  # exit 1: falsified; one JSON object, with the replayed counterexample
-  verify check examples/tiny/classifier.onnx specs/tiny_robust_class0_wide.vnnlib --json
-  # exit 1: every spec in specs/ (one of them is falsified), at most 30 s each, a summary table
-  verify check examples/tiny/classifier.onnx specs/ --timeout 30
-  # exit 1: a quoted pattern, expanded by verify; one JSON object with "results" and "summary"
-  verify check examples/tiny/classifier.onnx 'specs/*.vnnlib' --json --quiet
-  # exit 0: two specs that hold, named one by one
-  verify check examples/tiny/classifier.onnx specs/tiny_robust_class0.vnnlib specs/tiny_output_range.py
-
-exit codes:
-  0  verified (several specs: all of them verified)
-  1  falsified: a counterexample, replayed on the original model (several: any falsified)
-  2  usage or input error, one line on stderr (several: any spec with an input error,
-     shown in its row; the other specs are still checked and reported)
-  3  unknown or timeout (several: any unknown, none falsified)
-  4  internal error (a bug in verify: please report it)
-  With several specs the first of 4, 2, 1, 3 that applies is the exit code, else 0.
-
---witness and --certificate name one file: they take exactly one spec file (with several
-specs they are a usage error, exit 2)."""
-
-
 #: Seconds of --timeout kept for answering and exiting after the watchdog fires (under load its
 #: wake-up waits for the interpreter lock, measured up to about 0.4 s late).
 EXIT_RESERVE = 0.3
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="check properties on a model", description=DESCRIPTION, epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", metavar="MODEL", help="ONNX model file")
-    p.add_argument("spec", metavar="SPEC", nargs="+",
-                   help="property: a .vnnlib (1.0 or 2.0) or Python spec file, a directory of them "
-                        "(*.vnnlib, *.py directly in it) or a glob pattern")
-    p.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="S",
-                   help="seconds per spec (default 60); the first spec's clock starts with the process, "
-                        "model loading included")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (several specs: {\"results\": [...], \"summary\": {...}})")
-    p.add_argument("--witness", metavar="FILE", help="write a counterexample in VNN-COMP format (one spec only)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the searches (default 0)")
-    p.add_argument("--certificate", metavar="FILE",
-                   help="write the certificate of a verified answer (JSON; one spec only)")
-    p.add_argument("--no-falsify", action="store_true", help="do not search for counterexamples")
-    p.add_argument("--no-refine", action="store_true", help="stop after the incomplete pass (no branch and bound)")
-    p.add_argument("--no-compress", action="store_true",
-                   help="branch and bound on the original network instead of the compressed graph")
-    p.add_argument("--no-modular", action="store_true", help="skip module composition before ReLU splitting")
-    p.add_argument("--no-recheck", action="store_true",
-                   help="do not re-check the certificate with the independent checker before answering")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    common_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -160,8 +90,6 @@ def _spec_files_in(folder: str) -> list[str]:
 
 
 def _options(args: argparse.Namespace, timeout: float, progress: Callable[[str], None] | None) -> Any:
-    from verify.check import CheckOptions
-
     return CheckOptions(timeout=timeout, falsify=not args.no_falsify, seed=args.seed,
                         refine=not args.no_refine, recheck=not args.no_recheck, compress=not args.no_compress,
                         modular=not args.no_modular, progress=progress)
@@ -169,17 +97,13 @@ def _options(args: argparse.Namespace, timeout: float, progress: Callable[[str],
 
 def _run_one(args: argparse.Namespace) -> int:
     """One spec file: its report and exit code."""
-    from verify.check import UNKNOWN, CheckResult, check
-    from verify.model.network import load_model
-    from verify.spec import load_spec
-
     start = PROCESS_START
 
     def left() -> float:
         return max(0.01, args.timeout - (time.monotonic() - start))
 
     def work() -> CheckResult:  # loading counts against --timeout too
-        model = load_model(args.model)
+        model = network.load_model(args.model)
         prop = load_spec(args.spec, n_inputs=model.n_inputs, n_outputs=model.n_outputs, model_name=str(args.model),
                          timeout=left())
         prop.check_fits(model.n_inputs, model.n_outputs, args.model)
@@ -195,8 +119,6 @@ def _run_one(args: argparse.Namespace) -> int:
         write_text(args.witness, result.counterexample.witness() + "\n")
     if args.certificate:
         if result.certificate is not None:
-            from verify.certificate import write_certificate
-
             write_certificate(args.certificate, result.certificate)
             result.details["certificate_file"] = args.certificate
         elif result.verdict == "verified":
@@ -204,8 +126,6 @@ def _run_one(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json()))
     else:
-        from verify.report import format_check
-
         print(format_check(result))
     sys.stdout.flush()
     code = VERDICT_EXIT[result.verdict]
@@ -226,10 +146,7 @@ class _Batch:
 
 def _run_batch(args: argparse.Namespace, specs: list[str]) -> int:
     """Several specs: one model load, each spec in turn, then the summary."""
-    from verify.model.network import load_model
-    from verify.report import format_check, format_error, format_summary
-
-    model = load_model(args.model)
+    model = network.load_model(args.model)
     batch = _Batch([], set())
     base_sink = progress_sink(args)
     for i, spec in enumerate(specs):
@@ -266,9 +183,6 @@ def _run_batch(args: argparse.Namespace, specs: list[str]) -> int:
 def _check_spec(args: argparse.Namespace, model: Any, spec: str, start: float,
                 base_sink: Callable[[str], None] | None, batch: _Batch) -> tuple[Any, str | None]:
     """Check one spec of a batch: (result, None), or (None, the one-line error)."""
-    from verify.check import UNKNOWN, CheckResult, check
-    from verify.spec import load_spec
-
     live = [True]  # the progress of a computation abandoned at its timeout is not shown
 
     def sink(message: str) -> None:

@@ -4,42 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from verify.cli import common_options, positive_int
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("graph", help="show the compressed modular graph of a model",
-                       description="Extract the model's graph, compress it soundly on the spec's input region "
-                                   "(the first case unless --case), split it into modules, print the figures "
-                                   "before and after, and with --out write a picture, DOT and JSON.")
-    p.add_argument("model", help="ONNX model file")
-    p.add_argument("--spec", help="property (.vnnlib or Python spec): compress on its region and slice to its rows")
-    p.add_argument("--case", type=positive_int, default=1, help="which case (input box) of the spec, from 1 "
-                                                                 "(default 1)")
-    p.add_argument("--max-unstable", type=positive_int, default=12, metavar="N",
-                   help="module size rule: at most N unstable ReLUs per module where possible (default 12)")
-    p.add_argument("--skips", action="store_true",
-                   help="fold every active ReLU, even where that adds skip connections (default: keep chains)")
-    p.add_argument("--bounds", choices=("crown", "alpha", "ibp"), default="crown",
-                   help="pre-activation bounds on the region: crown (default), alpha (alpha-CROWN: tighter, "
-                        "slower) or ibp")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", metavar="DIR", help="write modules.svg, modules.png, graph.dot and graph.json into DIR")
-    common_options(p)
+from verify.compress import compress_model
+from verify.errors import InputFileError, SpecError
+from verify.model.network import load_model
+from verify.modules.draw import write_all
+from verify.spec import load_spec
 
 
 def run(args: argparse.Namespace) -> int:
-    from verify.compress import compress_model
-    from verify.errors import InputFileError, SpecError
-    from verify.model.network import load_model
-
     model = load_model(args.model)
     prop = None
     if args.spec:
-        from verify.spec import load_spec
-
         prop = load_spec(args.spec, n_inputs=model.n_inputs, n_outputs=model.n_outputs, model_name=str(args.model))
         prop.check_fits(model.n_inputs, model.n_outputs, args.model)
         if args.case > len(prop.cases):
@@ -53,10 +31,6 @@ def run(args: argparse.Namespace) -> int:
                             "bounds": args.bounds if prop else None}
     files: list[str] = []
     if args.out:
-        from pathlib import Path
-
-        from verify.modules.draw import write_all
-
         title = model.name + (f" on {Path(args.spec).name} (case {args.case})" if prop else " (no region)")
         try:
             paths = write_all(result.graph, result.modules, args.out, title, args.max_unstable,

@@ -29,8 +29,14 @@ import torch
 
 from verify.bounds.backend import BackendFailed, ChainModule, ModuleClaim, RowSpec, sequential_crown
 from verify.bounds.linear_relax import crown_bounds
+from verify.certificate.modules import modules_proof
 from verify.compose.policy import Policy
-from verify.graph.chain import LinearChain, chain_to_graph
+from verify.graph import extract_graph
+from verify.graph.chain import LinearChain, chain_to_graph, graph_to_chain
+from verify.model.network import load_model
+from verify.modules import split_modules
+from verify.refine import case_rows
+from verify.refine.outcome import CaseOutcome
 from verify.spec.property import Case
 
 
@@ -66,10 +72,6 @@ def load_chain(model: LinearChain | Any) -> LinearChain:
     """A chain from a chain, a loaded model, or a model file path."""
     if isinstance(model, LinearChain):
         return model
-    from verify.graph import extract_graph
-    from verify.graph.chain import graph_to_chain
-    from verify.model.network import load_model
-
     if isinstance(model, (str, Path)):
         model = load_model(model)
     chain = graph_to_chain(extract_graph(model))
@@ -91,8 +93,6 @@ def partition(chain: LinearChain, lower: np.ndarray, upper: np.ndarray, max_unst
               pre: list[tuple[np.ndarray, np.ndarray]] | None = None) -> list[tuple[int, int]]:
     """Block ranges of the modules: :func:`verify.modules.split_modules`' series stages (unstable
     ReLUs from whole-model CROWN on the box), then the output layer alone."""
-    from verify.modules import split_modules
-
     K = len(chain.weights)
     if K == 1:
         return [(0, 0)]
@@ -191,8 +191,6 @@ def _figures(claims: list[ModuleClaim], margins: np.ndarray, ref: list[tuple[np.
 
 def prove_modular(model: LinearChain | Any, case: Case, options: ComposeOptions | None = None) -> ModularResult:
     """Verify one case by module composition (see the module docstring)."""
-    from verify.refine import case_rows
-
     options = options or ComposeOptions()
     chain = load_chain(model)
     C, d, groups = case_rows(case)
@@ -246,9 +244,6 @@ def modular_proof(chain: LinearChain, case: Case, case_index: int, deadline: flo
 
     ``chain`` must be the model's own chain (not compressed): module claims name its blocks.
     """
-    from verify.certificate.modules import modules_proof
-    from verify.refine import CaseOutcome
-
     if not case.unsafe or any(p.n_rows == 0 for p in case.unsafe) or time.monotonic() >= deadline:
         return None
     options = ComposeOptions(policy=policy or Policy(), deadline=deadline, threshold=threshold)

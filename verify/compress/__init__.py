@@ -15,7 +15,7 @@ each pass removed:
 5. on request (``prune_tol > 0``), ``prune small weights``: lossy, with a proven bound on
    the output error, reported as :attr:`CompressionResult.error_bound` (a check must
    subtract it from its margin);
-6. the modules (:mod:`verify.modules.split`).
+6. the modules (:mod:`verify.compress.modules`).
 
 Each pass is also usable alone on a graph (``remove_stable_relus``, ``slice_to_property``,
 ``drop_zero_weights``, ``merge_neurons``, ``prune_small_weights``).
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -34,13 +34,12 @@ from verify.compress.bounds import annotate, layer_bounds
 from verify.compress.fold import drop_identities, fold_affine
 from verify.compress.layers import NONLINEAR, LayerNet, from_graph
 from verify.compress.merge import merge_neurons, merge_neurons_net
+from verify.compress.modules import Module, split_net
 from verify.compress.prune import drop_zero_weights, drop_zero_weights_net, prune_small_weights, prune_small_weights_net
 from verify.compress.report import PassReport, count_relus, count_weights
 from verify.compress.slice import slice_to_property, slice_to_property_net
 from verify.compress.stable_relus import count_unstable, remove_stable_relus, remove_stable_relus_net, set_phases
-
-if TYPE_CHECKING:
-    from verify.modules.split import Module
+from verify.graph.extract import extract_graph
 
 __all__ = [
     "CompressionResult", "PassReport", "case_rows", "compress", "compress_model", "count_neurons", "drop_identities",
@@ -152,8 +151,6 @@ def compress(graph: nx.DiGraph, lower: np.ndarray | None = None, upper: np.ndarr
         net = _with_output_bounds(net, lower, upper, "ibp" if bounds == "ibp" else "crown")
         set_phases(net, lower, upper)
         unstable_after = count_unstable(net)
-    from verify.modules.split import split_net
-
     modules = split_net(net, max_unstable)
     out_graph = net.to_graph()
     out_graph.graph["error_bound"] = error
@@ -177,8 +174,6 @@ def case_rows(case: Any) -> tuple[np.ndarray, np.ndarray]:
 def compress_model(model: Any, prop: Any = None, case: int = 0, **options: Any) -> CompressionResult:
     """Extract the graph of a loaded :class:`~verify.model.network.Model` and compress it on
     case ``case`` of the property ``prop`` (its box and rows); without ``prop``, structurally."""
-    from verify.graph.extract import extract_graph
-
     graph = extract_graph(model)
     if prop is None:
         return compress(graph, **options)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from verify.bounds.linear_relax import crown_bounds, optimize_alpha
 from verify.compress.layers import INPUT, Layer, LayerNet
+from verify.numerics import decision_threshold
 
 Interval = tuple[np.ndarray, np.ndarray]
 
@@ -78,9 +80,7 @@ def magnitudes(net: LayerNet, lower: np.ndarray, upper: np.ndarray, pre: dict[st
 
 
 def thresholds(scale: np.ndarray) -> np.ndarray:
-    """:func:`verify.check.decision_threshold` for each entry of ``scale``."""
-    from verify.check import decision_threshold  # here: verify.check may import this package
-
+    """:func:`verify.numerics.decision_threshold` for each entry of ``scale``."""
     return np.array([decision_threshold(float(s)) for s in np.asarray(scale).reshape(-1)]).reshape(np.shape(scale))
 
 
@@ -102,8 +102,6 @@ def chain_crown(net: LayerNet, lower: np.ndarray, upper: np.ndarray, alpha_itera
         Ws.append(torch.as_tensor(m, dtype=torch.float64))
         bs.append(torch.as_tensor(layer.bias, dtype=torch.float64))
         prev, prev_size = layer.name, layer.size
-    from verify.bounds.linear_relax import crown_bounds, optimize_alpha
-
     lo = torch.as_tensor(np.asarray(lower, dtype=np.float64)).reshape(1, -1)
     hi = torch.as_tensor(np.asarray(upper, dtype=np.float64)).reshape(1, -1)
     with torch.no_grad():

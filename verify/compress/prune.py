@@ -24,7 +24,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from verify.compress.bounds import activation_interval
+from verify.compress.bounds import activation_interval, annotate
 from verify.compress.layers import INPUT, Layer, LayerNet, from_graph
 from verify.compress.report import PassReport
 from verify.compress.stable_relus import delete, drop_empty
@@ -175,7 +175,5 @@ def prune_small_weights_net(net: LayerNet, lower: np.ndarray, upper: np.ndarray,
 def prune_small_weights(graph: nx.DiGraph, lower: np.ndarray, upper: np.ndarray,
                         tol: float) -> tuple[nx.DiGraph, PassReport]:
     """Lossy pruning on a graph (bounds on the box are computed first); see the module docstring."""
-    from verify.compress.bounds import annotate
-
     net, report = prune_small_weights_net(annotate(from_graph(graph), lower, upper), lower, upper, tol)
     return net.to_graph(), report

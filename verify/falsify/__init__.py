@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The searches of the combined falsifier (:class:`~verify.falsify.combined.CombinedFalsifier`),
+#: in the order of its seeds; here, where ``verify falsify --methods`` reads them without numpy or torch.
+METHODS = ("hypothesis", "pgd", "corners")
+
 _EXPORTS = {
     "Budget": "verify.falsify.base",
     "Counterexample": "verify.falsify.base",
@@ -22,7 +26,7 @@ _EXPORTS = {
     "PGDAttack": "verify.falsify.pgd",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["METHODS", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from verify.falsify import METHODS
 from verify.falsify.base import Budget, Counterexample, SearchStats, confirm, replay
 from verify.falsify.corners import BoundCornerSearch
 from verify.falsify.database import WitnessStore, open_database
@@ -48,7 +49,6 @@ from verify.spec.property import Property
 if TYPE_CHECKING:
     from hypothesis.database import ExampleDatabase
 
-METHODS = ("hypothesis", "pgd", "corners")
 #: the methods that take turns in slices (``corners`` runs once, before them)
 SLICED = ("hypothesis", "pgd")
 #: hypothesis examples in the first slice (doubled every slice).

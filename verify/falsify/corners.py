@@ -21,7 +21,11 @@ import numpy as np
 import torch
 
 from verify.bounds.adam import Adam
+from verify.bounds.linear_relax import crown_bounds, optimize_alpha
+from verify.errors import ModelError
 from verify.falsify.base import Budget, Counterexample, SearchStats, confirm, float32_box
+from verify.graph import extract_graph
+from verify.graph.chain import chain_eval, graph_to_chain
 from verify.model.network import Model
 from verify.spec.property import Case, Property
 
@@ -38,8 +42,6 @@ def descend_from_corners(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Ten
     the worst row of ``r``'s polytope; it stops early at ``deadline`` (``time.monotonic()``).
     Returns ``[m, n0]`` points inside ``[lo, hi]``.
     """
-    from verify.refine.input_split import chain_eval
-
     m = lam.shape[0]
     member = torch.zeros(m, m, dtype=torch.bool)  # member[r, j]: row j is in row r's polytope
     for rows in polys:
@@ -71,10 +73,6 @@ class BoundCornerSearch:
         self.stats = SearchStats()
 
     def search(self, model: Model, prop: Property, budget: Budget, seed: int = 0) -> Counterexample | None:
-        from verify.errors import ModelError
-        from verify.graph import extract_graph
-        from verify.graph.chain import graph_to_chain
-
         self.stats = SearchStats()
         try:
             chain = graph_to_chain(extract_graph(model))
@@ -91,9 +89,6 @@ class BoundCornerSearch:
 
     def _case(self, model: Model, prop: Property, ci: int, case: Case, Ws: list[Tensor],
               bs: list[Tensor], budget: Budget) -> Counterexample | None:
-        from verify.bounds.linear_relax import crown_bounds, optimize_alpha
-        from verify.refine.input_split import chain_eval
-
         polys = [p for p in case.unsafe if p.C.shape[0] > 0]
         if not polys:
             return None

@@ -63,10 +63,17 @@ def open_database(path: str | Path | None | ExampleDatabase = "default") -> Exam
 
 
 def model_digest(model: Model) -> str:
-    """sha256 of the model file, or of a torch module's structure and weights."""
+    """sha256 of the model file, or of a torch module's structure and weights (with its IR's
+    constants: a module that runs an IR keeps its weights there, not in its state)."""
     if model.sha256:
         return model.sha256
     h = hashlib.sha256(repr(model.net).encode())
+    for node in model.ir.nodes if model.ir is not None else []:
+        h.update(f"{node.op}:{node.inputs}:{node.output}".encode())
+        for key in sorted(node.attrs):
+            value = node.attrs[key]
+            h.update(key.encode())
+            h.update(np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray) else repr(value).encode())
     for name, tensor in list(model.net.state_dict().items()):
         h.update(name.encode())
         h.update(np.ascontiguousarray(tensor.detach().cpu().numpy()).tobytes())

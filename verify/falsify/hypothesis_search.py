@@ -33,6 +33,7 @@ from verify.errors import SpecError
 from verify.falsify.base import Budget, Counterexample, SearchStats, case_tensors, confirm, violation
 from verify.model.network import Model
 from verify.spec.property import Property
+from verify.strategies import region_points
 
 
 class _OutOfBudget(KeyboardInterrupt):
@@ -59,8 +60,6 @@ class HypothesisSearch:
                         suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False)
 
     def search(self, model: Model, prop: Property, budget: Budget, seed: int = 0) -> Counterexample | None:
-        from verify.strategies import region_points
-
         self.stats = SearchStats()
         try:
             strategy = region_points(prop)

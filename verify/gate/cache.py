@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from verify import __version__
 from verify.certcheck import check_certificate
 from verify.falsify.base import replay
 
@@ -39,8 +40,6 @@ DEFAULT_FOLDER = Path(".verify-cache") / "gate"
 
 def cache_key(model_sha256: str, spec_sha256: str, options: dict[str, Any]) -> str:
     """sha256 of everything that decides an answer."""
-    from verify import __version__
-
     text = json.dumps({"model": model_sha256, "spec": spec_sha256, "tool": __version__, "options": options},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()

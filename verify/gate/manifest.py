@@ -39,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from verify.cli import MAX_SECONDS
 from verify.errors import InputFileError, ManifestError
+from verify.model.onnx_file import display, one_line, stat_regular_file
+from verify.runtime import MAX_SECONDS
 
 #: What a property must achieve for the gate to pass.
 REQUIREMENTS = ("verified", "not-falsified", "none")
@@ -164,8 +165,6 @@ def find_manifest(start: Path | None = None) -> Path:
 def _read_file(path: Path, limit: int, what: str) -> bytes:
     """The bytes of the regular file at ``path`` (at most ``limit``), never blocking on a
     FIFO or device; one-line :class:`InputFileError` otherwise."""
-    from verify.model.onnx_file import display, stat_regular_file
-
     stat_regular_file(path, what)
     shown = display(path)
     try:
@@ -216,8 +215,6 @@ def load_manifest(path: str | Path) -> Manifest:
         data = _read_file(path, MAX_MANIFEST_BYTES, "manifest")
     except InputFileError as exc:
         raise ManifestError(f"{exc} (expected verify.toml or a pyproject.toml with a [tool.verify] table)") from None
-    from verify.model.onnx_file import display
-
     shown = Path(display(path))
     try:
         data = tomllib.loads(_toml_text(shown, data))
@@ -319,8 +316,6 @@ class _Reader:
 
     def existing(self, file: str, where: str, what: str, limit: int | None = None) -> Path:
         """A path (relative to the manifest's folder) to a regular file, at most ``limit`` bytes."""
-        from verify.model.onnx_file import display, stat_regular_file
-
         p = Path(file)
         full = p if p.is_absolute() else self.root / p
         try:
@@ -496,8 +491,6 @@ def read_family_rows(family: FamilyEntry, manifest_path: Path, n_inputs: int,
 def _read_table(path: Path, where: str) -> np.ndarray:
     """The data file as a 2-D float64 table: a regular file within the size limit, read
     without blocking; a .npy file of a real numeric dtype (no pickles), or CSV in UTF-8."""
-    from verify.model.onnx_file import one_line
-
     try:
         data = _read_file(path, max_data_bytes(), "data file")
     except InputFileError as exc:

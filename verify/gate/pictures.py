@@ -13,12 +13,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from verify import __version__
 from verify.gate.plan import Item
+from verify.gate.worker import get_model
+from verify.spec import load_spec
 
 
 def picture_key(model_sha256: str, spec_sha256: str) -> str:
-    from verify import __version__
-
     return hashlib.sha256(f"{model_sha256} {spec_sha256} {__version__} modules-v1".encode()).hexdigest()
 
 
@@ -28,10 +29,9 @@ def module_picture(item: Item, folder: Path) -> dict[str, Any]:
     if path.is_file():
         return {"svg": path}
     try:
+        # here, not on top: networkx, torch and matplotlib load only when a picture is drawn
         from verify.compress import compress_model
-        from verify.gate.worker import get_model
         from verify.modules.draw import draw_modules
-        from verify.spec import load_spec
 
         model = get_model(item.model_path)
         prop = load_spec(item.spec_path)

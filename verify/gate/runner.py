@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from verify import __version__
+from verify.gate.baseline import compare, load_baseline
 from verify.gate.cache import DEFAULT_FOLDER, GateCache, cache_key, revalidate
 from verify.gate.manifest import find_manifest, load_manifest
 from verify.gate.options import check_options
 from verify.gate.plan import FAMILY_RATE, FamilyRun, Item, Plan, build_plan
 from verify.gate.progress import GateProgress
 from verify.gate.reference import reference_model
+from verify.gate.reports import write_reports
 from verify.gate.requirements import FAIL, PASS, UNKNOWN, exit_code, family_status, needed_rows, property_status
 from verify.gate.worker import get_model, init_worker, run_task, task_property
 
@@ -59,8 +62,6 @@ class GateRun:
 
 def run_gate(options: GateOptions) -> GateRun:
     """Run the gate; raises :class:`~verify.errors.VerifyError` on input errors (nothing is run then)."""
-    from verify.gate.baseline import compare, load_baseline
-
     start = time.monotonic()
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     manifest_path = Path(options.manifest) if options.manifest else find_manifest()
@@ -94,8 +95,6 @@ def run_gate(options: GateOptions) -> GateRun:
     report["outcome"] = {0: "pass", 1: "fail", 3: "unknown"}[code]
     run = GateRun(report, {k: v for k, v in answers.certificates.items() if v is not None}, plan, code)
     if options.report is not None or options.junit is not None:
-        from verify.gate.reports import write_reports
-
         run.files = write_reports(run, options.report, options.junit, cache.picture_folder)
     return run
 
@@ -252,8 +251,6 @@ _RESULT_KEYS = ("verdict", "method", "margin", "seconds", "reason", "counterexam
 
 def _report(plan: Plan, answers: _Answers, opts: dict[str, Any], options: GateOptions,
             created: str) -> dict[str, Any]:
-    from verify import __version__
-
     root = plan.manifest.root
     slugs = certificate_slugs([i.id for i in plan.items])
     properties = []

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from verify.gate.family import ball_property
 from verify.gate.options import NOT_IN_KEY
+from verify.runtime import run_with_watchdog
 from verify.spec import load_spec
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ def task_property(task: dict[str, Any]) -> Any:
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Check one property; returns ``{"id", "result": CheckResult JSON, "certificate"}``."""
     from verify.check import UNKNOWN, CheckOptions, CheckResult, check  # here, not on top: it imports torch
-    from verify.cli import run_with_watchdog
 
     start = time.monotonic()
     _check_option_names(task["options"], CheckOptions)

@@ -70,6 +70,17 @@ class LinearChain:
                 [torch.as_tensor(b, dtype=torch.float64) for b in self.biases])
 
 
+def chain_eval(Ws: list[torch.Tensor], bs: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The outputs at the points ``x`` (float64) of the chain with these weights and biases
+    (:meth:`LinearChain.torch`, possibly with the property rows folded into the last layer)."""
+    a = x
+    for k, (W, b) in enumerate(zip(Ws, bs)):
+        a = a @ W.T + b
+        if k < len(Ws) - 1:
+            a = a.clamp(min=0)
+    return a
+
+
 def graph_to_chain(graph: nx.DiGraph) -> LinearChain | None:
     """The chain form of a graph, or None when it is not a chain of affine and ReLU nodes."""
     g, _ = drop_identities(graph)

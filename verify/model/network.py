@@ -1,5 +1,6 @@
-"""The model a property talks about: a torch module for bounding plus the reference
-semantics used to replay counterexamples (onnxruntime for ONNX, the module for torch).
+"""The model a property talks about: its IR graph (what every later layer reads), a torch
+module view of it for gradient attacks, and the reference semantics used to replay
+counterexamples (onnxruntime for ONNX, the module for torch).
 
 All of verify works on *flat* inputs and outputs: ``x`` has shape ``[N, n_inputs]``
 (the model's input tensor flattened in C order, as VNN-LIB numbers ``X_i``) and the
@@ -19,8 +20,11 @@ import torch
 from torch import nn
 
 from verify.errors import InputFileError, ModelError
+from verify.ir.graph import Graph
+from verify.ir.module import IRModule
+from verify.ir.onnx_import import onnx_to_graph
+from verify.ir.torch_import import graph_from_module
 from verify.model.onnx_file import display, one_line, stat_regular_file
-from verify.model.onnx_loader import onnx_to_torch
 from verify.spec.files import file_sha256  # noqa: F401  (re-exported: one implementation)
 
 
@@ -41,7 +45,9 @@ class FlatWrapper(nn.Module):
 class Model:
     """A loaded network.
 
-    ``net`` is a float32 torch module (flat in, flat out) that auto_LiRPA can trace;
+    ``ir`` is its IR graph (:mod:`verify.ir`), the one representation bounds, branch and
+    bound, compression and pictures read; ``net`` is a float32 torch module (flat in,
+    flat out): the IR run by torch for ONNX models, the user's module for torch models;
     :meth:`evaluate` is the reference semantics; :meth:`net64` is a float64 copy.
     """
 
@@ -57,6 +63,7 @@ class Model:
     #: :meth:`evaluate` feeds onnxruntime, and the type of what it returns
     input_dtype: str = "float32"
     output_dtype: str = "float32"
+    ir: Graph | None = field(default=None, repr=False)
     _session: Any = field(default=None, repr=False)
     _net64: nn.Module | None = field(default=None, repr=False)
 
@@ -156,7 +163,7 @@ def load_model(source: str | Path | nn.Module, input_shape: tuple[int, ...] | No
 
     For a module, ``input_shape`` (without the batch dimension) is required unless the
     module starts with an ``nn.Linear`` (then it is ``(in_features,)``).  An ONNX file is
-    checked before use (:mod:`verify.model.onnx_file`, :mod:`verify.model.onnx_loader`):
+    checked before use (:mod:`verify.model.onnx_file`, :mod:`verify.ir.onnx_import`):
     whatever is wrong with it is a one-line :class:`~verify.errors.VerifyError`.
     """
     if isinstance(source, nn.Module):
@@ -166,18 +173,28 @@ def load_model(source: str | Path | nn.Module, input_shape: tuple[int, ...] | No
         stat_regular_file(path)
         raise InputFileError(f"{display(path)}: load PyTorch models in Python and pass the module to verify "
                              "(see README, 'Python API'), or export them to ONNX for the CLI")
-    net, proto, data = onnx_to_torch(path)
-    n_in = int(np.prod(net.input_shape))
-    with torch.no_grad():
-        out = net(torch.zeros(1, n_in))
-    # the loader checked that the output's type is the input's (every supported operator keeps it)
-    model = Model(net=net, input_shape=net.input_shape, n_inputs=n_in, n_outputs=int(out.shape[1]),
-                  kind="onnx", path=path, sha256=hashlib.sha256(data).hexdigest(), onnx_model=proto,
-                  input_dtype=net.input_dtype, output_dtype=net.input_dtype)
-    return model
+    graph, proto, data = onnx_to_graph(path)
+    net = IRModule(graph).eval()
+    dtype = _input_dtype(proto)
+    # the importer checked that the output's type is the input's (every supported operator keeps it)
+    return Model(net=net, input_shape=graph.input_shape, n_inputs=graph.n_inputs, n_outputs=graph.n_outputs,
+                 kind="onnx", path=path, sha256=hashlib.sha256(data).hexdigest(), onnx_model=proto,
+                 input_dtype=dtype, output_dtype=dtype, ir=graph)
+
+
+def _input_dtype(proto: Any) -> str:
+    """``float64`` for a model whose (variable) input is double, else ``float32``."""
+    initializers = {t.name for t in proto.graph.initializer}
+    for value in proto.graph.input:
+        if value.name not in initializers:
+            return "float64" if value.type.tensor_type.elem_type == 11 else "float32"
+    return "float32"
 
 
 def _from_torch(module: nn.Module, input_shape: tuple[int, ...] | None) -> Model:
+    if isinstance(module, IRModule):  # another model's network (flat in, flat out): its IR is known
+        if input_shape is None:
+            input_shape = (module.graph.n_inputs,)
     if input_shape is None:
         first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None)
         if isinstance(first, nn.Linear):
@@ -193,4 +210,7 @@ def _from_torch(module: nn.Module, input_shape: tuple[int, ...] | None) -> Model
             out = net(torch.zeros(1, n_in))
         except Exception as exc:
             raise ModelError(f"the module does not accept inputs of shape {tuple(input_shape)}: {exc}") from None
-    return Model(net=net, input_shape=tuple(input_shape), n_inputs=n_in, n_outputs=int(out.shape[1]), kind="torch")
+    graph = module.graph if isinstance(module, IRModule) and tuple(input_shape) == (module.graph.n_inputs,) else \
+        graph_from_module(module, tuple(input_shape))
+    return Model(net=net, input_shape=tuple(input_shape), n_inputs=n_in, n_outputs=int(out.shape[1]), kind="torch",
+                 ir=graph)

@@ -17,7 +17,7 @@ stages, each of which refuses what it cannot vouch for with one line (a
    reads, non-negative dimensions, and exactly as much data as the shape needs;
 6. ``onnx.checker`` (operator schemas, attribute types).
 
-The converter (:mod:`verify.model.onnx_loader`) then checks each operator's shapes and
+The importer (:mod:`verify.ir.onnx_import`) then checks each operator's shapes and
 attributes before building anything.
 """
 

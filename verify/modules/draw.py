@@ -17,7 +17,7 @@ import networkx as nx
 import numpy as np
 
 from verify.compress.layers import INPUT
-from verify.modules.split import Module, module_graph
+from verify.compress.modules import Module, module_graph
 
 
 def _label(g: nx.DiGraph, node: str) -> str:

@@ -9,29 +9,19 @@ It returns the outcome with the proof a certificate needs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 
+from verify.certificate.build import input_split_proof, input_split_slopes
 from verify.graph.chain import LinearChain
+from verify.refine.input_split import InputSplitOptions, input_split_bab
+from verify.refine.outcome import CaseOutcome
+from verify.refine.relu_split import NeuronMap, relu_split_bab
 from verify.spec.property import Case
 
 #: Inputs up to this many dimensions are split as boxes; beyond, ReLUs are split.
 INPUT_SPLIT_MAX_DIMS = 16
-
-
-@dataclass
-class CaseOutcome:
-    """``status``: ``verified``, ``candidate`` (a point to replay) or ``open``."""
-
-    status: str
-    method: str
-    min_lb: float
-    proof: dict[str, Any] | None = None
-    candidate: np.ndarray | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def case_rows(case: Case) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -58,9 +48,6 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
     counterexample search on the original model that the refinement runs once when it
     has not finished after a tenth of its time.
     """
-    from verify.certificate.build import input_split_proof, input_split_slopes
-    from verify.refine.relu_split import NeuronMap
-
     C, d, groups = case_rows(case)
     if any(p.n_rows == 0 for p in case.unsafe):
         centre = case.box.center
@@ -68,8 +55,6 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
     Ws, bs = chain.torch() if folded else chain.with_spec(C, d).torch()
     neuron_map = NeuronMap.between(chain, original or chain)
     if chain.n_inputs <= INPUT_SPLIT_MAX_DIMS:
-        from verify.refine.input_split import InputSplitOptions, input_split_bab
-
         res = input_split_bab(Ws, bs, groups, case.box.lower, case.box.upper, deadline,
                               InputSplitOptions(threshold=threshold), progress=progress, is_unsafe=is_unsafe,
                               search=search)
@@ -84,8 +69,6 @@ def prove_case(chain: LinearChain, case: Case, case_index: int, deadline: float,
             return CaseOutcome("candidate", "search" if res.by_search else method, -np.inf, candidate=res.candidate,
                                stats=stats)
         return CaseOutcome("open", method, res.min_lb, stats=stats)
-    from verify.refine.relu_split import relu_split_bab
-
     return relu_split_bab(Ws, bs, groups, case, case_index, deadline, threshold, progress, is_unsafe,
                           neuron_map=neuron_map, search=search)
 

@@ -45,7 +45,8 @@ from verify.bounds.linear_relax import (
     optimize_alpha,
     relu_lower_default,
 )
-from verify.refine.relu_split import UNSTABLE_SLACK, DomainPool
+from verify.graph.chain import chain_eval
+from verify.refine.relu_split import UNSTABLE_SLACK, DomainPool, first_unsafe
 
 Tensor = torch.Tensor
 
@@ -190,7 +191,7 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
     if not open_p.any():
         return InputSplitResult("verified", tree, min_lb=float(lbp.min()), domains_bounded=1,
                                 seconds=time.monotonic() - start)
-    hit = _first_unsafe(Ws, bs, g_t, _suspicious_points(lo_t, hi_t, res), is_unsafe)
+    hit = first_unsafe(Ws, bs, g_t, _suspicious_points(lo_t, hi_t, res), is_unsafe)
     if hit is not None:
         return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=1, seconds=time.monotonic() - start)
 
@@ -257,7 +258,7 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
         if keep.any():
             k_lo, k_hi = c_lo[keep], c_hi[keep]
             sub = BackwardResult(res.lb[keep], res.lam[keep], res.const[keep])
-            hit = _first_unsafe(Ws, bs, g_t, _suspicious_points(k_lo, k_hi, sub), is_unsafe)
+            hit = first_unsafe(Ws, bs, g_t, _suspicious_points(k_lo, k_hi, sub), is_unsafe)
             if hit is not None:
                 return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=bounded, rounds=rounds,
                                         seconds=time.monotonic() - start)
@@ -267,7 +268,7 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
                      _worst_open(k_open, k_lbp), c_id[keep])
         if options.attack_every and rounds % options.attack_every == 0 and pool.size:
             sel = pool.lowest(options.attack_boxes)
-            hit = _first_unsafe(Ws, bs, g_t, _pgd_points(Ws, bs, g_t, pool.fields[0][sel], pool.fields[1][sel], rounds),
+            hit = first_unsafe(Ws, bs, g_t, _pgd_points(Ws, bs, g_t, pool.fields[0][sel], pool.fields[1][sel], rounds),
                                 is_unsafe)
             if hit is not None:
                 return InputSplitResult("candidate", tree, candidate=hit, domains_bounded=bounded, rounds=rounds,
@@ -422,25 +423,3 @@ def _suspicious_points(lo: Tensor, hi: Tensor, res: BackwardResult) -> Tensor:
     corners = torch.where(res.lam > 0, lo.unsqueeze(1), hi.unsqueeze(1))  # [N, m, n0]
     pts = torch.cat([((lo + hi) / 2).unsqueeze(1), corners], dim=1)
     return pts.reshape(-1, lo.shape[1])
-
-
-def chain_eval(Ws: list[Tensor], bs: list[Tensor], x: Tensor) -> Tensor:
-    """The chain's outputs at the points ``x`` (float64)."""
-    a = x
-    for k, (W, b) in enumerate(zip(Ws, bs)):
-        a = a @ W.T + b
-        if k < len(Ws) - 1:
-            a = a.clamp(min=0)
-    return a
-
-
-def _first_unsafe(Ws: list[Tensor], bs: list[Tensor], groups: list[Tensor], pts: Tensor,
-                  is_unsafe: Callable[[np.ndarray], bool] | None) -> np.ndarray | None:
-    g = chain_eval(Ws, bs, pts)
-    inside = torch.stack([g[:, grp].max(dim=1).values for grp in groups], dim=1).min(dim=1).values
-    bad = torch.nonzero(inside <= 0).flatten()
-    for i in bad[torch.argsort(inside[bad])][:8].tolist():
-        x = pts[i].numpy()
-        if is_unsafe is None or is_unsafe(x):
-            return x
-    return None

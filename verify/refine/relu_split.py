@@ -36,6 +36,10 @@ from verify.bounds.linear_relax import (
     relu_upper,
 )
 from verify.certcheck.encoding import encode_array, encode_sparse
+from verify.certificate.build import claimed
+from verify.falsify.corners import descend_from_corners
+from verify.graph.chain import chain_eval
+from verify.refine.outcome import CaseOutcome
 
 Tensor = torch.Tensor
 
@@ -119,8 +123,6 @@ def relu_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray],
     refute gets a branch and bound of its own (easiest first, each with the time left
     shared among those left), since the splits that refute one polytope rarely help another.
     """
-    from verify.refine import CaseOutcome
-
     options = options or ReluSplitOptions()
     lo = torch.as_tensor(case.box.lower, dtype=torch.float64).reshape(1, -1)
     hi = torch.as_tensor(case.box.upper, dtype=torch.float64).reshape(1, -1)
@@ -417,18 +419,30 @@ def _settle(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, pre: Bou
     return res, alphas, betas
 
 
+def first_unsafe(Ws: list[Tensor], bs: list[Tensor], groups: list[Tensor], pts: Tensor,
+                 is_unsafe: Callable[[np.ndarray], bool] | None) -> np.ndarray | None:
+    """Of the points ``pts`` inside an unsafe polytope of the chain (``groups``: each polytope's
+    rows), the deepest one (of at most 8 tried) that ``is_unsafe`` (the replay) accepts, if any."""
+    g = chain_eval(Ws, bs, pts)
+    inside = torch.stack([g[:, grp].max(dim=1).values for grp in groups], dim=1).min(dim=1).values
+    bad = torch.nonzero(inside <= 0).flatten()
+    for i in bad[torch.argsort(inside[bad])][:8].tolist():
+        x = pts[i].numpy()
+        if is_unsafe is None or is_unsafe(x):
+            return x
+    return None
+
+
 def _unsafe_corner(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, lam: Tensor,
                    is_unsafe: Callable[[np.ndarray], bool] | None,
                    polys: list[Tensor] | None = None) -> np.ndarray | None:
     """Of the box corners that minimise the domains' linear bounds (``lam``: ``[n, m, n0]``),
     one inside an unsafe polytope (``polys``: their rows; default one polytope of all rows)
     that the replay accepts, if any."""
-    from verify.refine.input_split import _first_unsafe
-
     if lam.shape[0] == 0:
         return None
     corners = torch.where(lam > 0, lo.unsqueeze(1), hi.unsqueeze(1)).reshape(-1, lo.shape[1])
-    return _first_unsafe(Ws, bs, polys or [torch.arange(lam.shape[1])], corners, is_unsafe)
+    return first_unsafe(Ws, bs, polys or [torch.arange(lam.shape[1])], corners, is_unsafe)
 
 
 def _descend_from_corners(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Tensor, lam: Tensor,
@@ -436,12 +450,9 @@ def _descend_from_corners(Ws: list[Tensor], bs: list[Tensor], lo: Tensor, hi: Te
                           steps: int, deadline: float) -> np.ndarray | None:
     """A counterexample reached by descent from the corners the bound points at (see
     :mod:`verify.falsify.corners`) that the replay accepts, if any."""
-    from verify.falsify.corners import descend_from_corners
-    from verify.refine.input_split import _first_unsafe
-
     if steps <= 0 or lam.shape[0] == 0:
         return None
-    return _first_unsafe(Ws, bs, polys, descend_from_corners(Ws, bs, lo, hi, lam, polys, steps, deadline),
+    return first_unsafe(Ws, bs, polys, descend_from_corners(Ws, bs, lo, hi, lam, polys, steps, deadline),
                           is_unsafe)
 
 
@@ -462,8 +473,6 @@ def _closures(idx: Tensor, nodes: list[int], margins: list[float], polytope: int
     neuron; both are stored sparse.  Dense slopes made certificates of several GB on
     MNIST 256x4, where a closure deep in a tree has few unstable and few split neurons.
     """
-    from verify.certificate.build import claimed
-
     rows, m = torch.as_tensor(select, dtype=torch.long), len(select)
     kept_a, kept_b = [], []
     for k, (l, u) in enumerate(pre):

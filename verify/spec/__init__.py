@@ -9,6 +9,7 @@ from pathlib import Path
 from verify.spec.builders import argmax_is, box, linear_holds, linf_ball, make_property, output_between
 from verify.spec.files import file_sha256, read_spec_bytes, spec_text
 from verify.spec.property import Box, Case, Polytope, Property
+from verify.spec.pyspec import load_python_spec
 from verify.spec.vnnlib import parse_vnnlib, read_vnnlib
 from verify.spec.vnnlib2 import is_vnnlib2, parse_vnnlib2
 
@@ -34,8 +35,6 @@ def load_spec(path: str | Path, *, n_inputs: int | None = None, n_outputs: int |
     the file (and line and column where known): not a regular file, larger than the
     limit (20 MiB; ``VERIFY_MAX_SPEC_BYTES``), not UTF-8, malformed, out-of-range numbers.
     """
-    from verify.spec.pyspec import load_python_spec
-
     path = Path(path)
     data = read_spec_bytes(path)
     if path.suffix == ".py":

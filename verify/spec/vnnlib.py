@@ -28,6 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from verify.errors import SpecError, SpecMismatchError, SpecSyntaxError
+from verify.spec.files import read_spec_bytes, spec_text
 from verify.spec.property import Box, Case, Polytope, Property, literal_problem, literal_value, value_problem
 
 #: Refuse to expand formulas whose normal form has more terms than this.
@@ -501,6 +502,4 @@ def read_vnnlib(path: str | Path) -> Property:
 
 
 def _read_text(path: Path) -> str:
-    from verify.spec.files import read_spec_bytes, spec_text
-
     return spec_text(read_spec_bytes(path), str(path))

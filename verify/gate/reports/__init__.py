@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from verify.errors import InputFileError
+from verify.gate.pictures import module_picture
+from verify.gate.reports.html import render_html
+from verify.gate.reports.junit import render_junit
+from verify.gate.reports.markdown import render_markdown
+from verify.runtime import write_text
 
 
 def write_reports(run: Any, report_dir: Path | None, junit_file: Path | None, picture_folder: Path) -> list[Path]:
     """Write the requested outputs; returns the paths written."""
-    from verify.gate.reports.html import render_html
-    from verify.gate.reports.junit import render_junit
-    from verify.gate.reports.markdown import render_markdown
-
     written: list[Path] = []
     if report_dir is not None:
         out = Path(report_dir)
@@ -45,8 +46,6 @@ def write_reports(run: Any, report_dir: Path | None, junit_file: Path | None, pi
         except OSError as exc:
             raise InputFileError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
     if junit_file is not None:
-        from verify.cli import write_text
-
         write_text(str(junit_file), render_junit(run.report))
         written.append(Path(junit_file))
     return written
@@ -54,6 +53,4 @@ def write_reports(run: Any, report_dir: Path | None, junit_file: Path | None, pi
 
 def _pictures(run: Any, folder: Path) -> dict[str, dict[str, Any]]:
     """Module pictures of the named properties (drawn once, then taken from the cache)."""
-    from verify.gate.pictures import module_picture
-
     return {item.id: module_picture(item, folder) for item in run.plan.items if item.family is None}

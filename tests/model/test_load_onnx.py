@@ -87,11 +87,11 @@ def test_abs_net_is_hand_checkable(abs_net_path: Path) -> None:
 
 
 def test_unsupported_op_names_op_and_node(tmp_path: Path) -> None:
-    nodes = [helper.make_node("Softmax", ["x"], ["y"], name="the_softmax")]
-    path = nets.save(nodes, {}, [1, 3], [1, 3], tmp_path / "softmax.onnx")
+    nodes = [helper.make_node("Hardmax", ["x"], ["y"], name="the_hardmax")]
+    path = nets.save(nodes, {}, [1, 3], [1, 3], tmp_path / "hardmax.onnx")
     with pytest.raises(UnsupportedOperatorError) as info:
         load_model(path)
-    assert "'Softmax'" in str(info.value) and "'the_softmax'" in str(info.value)
+    assert "'Hardmax'" in str(info.value) and "'the_hardmax'" in str(info.value)
 
 
 def test_product_of_two_variables_is_rejected(tmp_path: Path) -> None:
