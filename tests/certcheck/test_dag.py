@@ -946,3 +946,63 @@ def test_clamped_bounds_and_betas_agree_with_the_producers_engine() -> None:
             assert np.all(lb >= theirs - 1e-9 * (1 + np.abs(theirs))), (name, trial, path, lb - theirs)
             checked += 1
     assert checked >= 15
+
+
+def test_crown_rows_follow_the_intermediate_bounds_rules(sink: Instance) -> None:
+    """docs/relaxations.md, "Intermediate bounds": no CROWN where the interval bounds are exact; for a value
+    read only by (leaky) relus, CROWN rows for exactly the neurons unstable after the interval bounds and
+    the clamp, per domain (the others keep their interval); all rows otherwise.  A batch of domains gets
+    the bounds each domain gets alone."""
+    net = sink.net
+    bounder = DagBounder(net)
+    modes = {nm: bounder.crown_rows[v] for nm, v in net.neurons.items()}
+    assert modes == {"bn": "none", "s1": "unstable", "lr": "all", "sc": "all", "g1": "all"}
+    res = _read(MODELS["residual_net"]())
+    assert {nm: DagBounder(res).crown_rows[v] for nm, v in res.neurons.items()} == {"conv0": "none", "sum": "unstable"}
+    s1 = net.neurons["s1"]
+    rng = np.random.default_rng(14)
+    lo = np.stack([sink.lo, *[sink.lo + rng.uniform(0, 0.05, sink.lo.shape) for _ in range(2)]])
+    hi = np.stack([sink.hi, sink.hi, sink.hi - 0.04])
+    st0 = bounder.bounds(lo, hi)
+    l0, u0 = st0.lo[s1], st0.hi[s1]
+    k = int(np.argmax(np.minimum(-l0[0], u0[0])))
+    clamp = (np.full(l0.shape, -np.inf), np.full(l0.shape, np.inf))
+    clamp[0][1, k] = 1e-3  # domain 1: s1[k] >= 1e-3 (0 itself is within the checker's slack of unstable)
+    seen: dict[int, Any] = {}
+    crown, backsub = bounder.crown, bounder._backsub
+
+    def spy_crown(st: Any, vid: int, need: Any = None) -> Any:
+        l, u = st.lo[vid], st.hi[vid]
+        if vid == s1:
+            l, u = np.maximum(l, clamp[0]), np.minimum(u, clamp[1])
+        seen[vid] = {"ibp": (l.copy(), u.copy()), "need": None if need is None else need.copy(), "rows": []}
+        return crown(st, vid, need)
+
+    def spy_backsub(st: Any, target: int, rows: np.ndarray, splits: Any = None) -> Any:
+        if target in seen:
+            seen[target]["rows"].append(rows.shape[1])
+        return backsub(st, target, rows, splits)
+
+    bounder.crown, bounder._backsub = spy_crown, spy_backsub  # type: ignore[method-assign]
+    st = bounder.bounds(lo, hi, {s1: clamp})
+    assert set(seen) == {v for v, m in bounder.crown_rows.items() if m != "none"}
+    for vid, info in seen.items():
+        l, u = info["ibp"]
+        if bounder.crown_rows[vid] == "all":
+            assert info["need"].all()
+            continue
+        unstable = (l < 0) & (u > 0)
+        need = info["need"]
+        assert np.all(need >= unstable) and need.sum() <= unstable.sum() + 3, vid  # + neurons within 1e-9 of 0
+        assert sum(info["rows"]) == 2 * need.sum(axis=1).max()
+        if vid == s1:
+            assert need[0, k] and not need[1, k]  # unstable in domain 0, clamped stable in domain 1
+        keep = ~need
+        assert np.array_equal(st.lo[vid][keep], l[keep]) and np.array_equal(st.hi[vid][keep], u[keep])
+        assert np.all(st.lo[vid][need] >= l[need]) and np.any(st.lo[vid][need] > l[need])
+    bounder.crown, bounder._backsub = crown, backsub  # type: ignore[method-assign]
+    for j in range(3):
+        one = bounder.bounds(lo[j:j + 1], hi[j:j + 1], {s1: (clamp[0][j:j + 1], clamp[1][j:j + 1])})
+        for vid in net.bounded:
+            for a, b in ((one.lo[vid][0], st.lo[vid][j]), (one.hi[vid][0], st.hi[vid][j])):
+                assert np.allclose(a, b, rtol=1e-12, atol=1e-12), (j, vid)

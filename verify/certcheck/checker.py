@@ -15,8 +15,8 @@ What is checked, per case of the property:
   polytope must have ``C_r y - d_r`` bounded below by the claimed margin (> 0), with
   ``d_r`` the spec's right-hand side rounded up.
 
-The producer's choices (split values, lower slopes alpha) are used as given: a bad choice
-can only make the recomputed bound fail, never make a false claim pass.
+The producer's choices (split values, lower slopes alpha, split multipliers beta >= 0) are used
+as given: a bad choice can only make the recomputed bound fail, never make a false claim pass.
 """
 
 from __future__ import annotations

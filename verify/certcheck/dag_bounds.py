@@ -109,9 +109,8 @@ def conv_forward(op: Conv, X: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def conv_adjoint(op: Conv, L: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """The adjoint of :func:`conv_forward`: ``[B, prod(out_shape)]`` -> ``[B, prod(in_shape)]``: per kernel
-    offset, one matrix product over the output channels added to the shifted input (no ``[B, K, ...]``
-    intermediate: on many rows memory traffic, not arithmetic, is the cost)."""
+    """The adjoint of :func:`conv_forward`: ``[B, prod(out_shape)]`` -> ``[B, prod(in_shape)]``: one
+    matrix product over the output channels for all kernel offsets, then one shifted sum per offset."""
     B = L.shape[0]
     cin, cout, g = op.in_shape[0], op.out_shape[0], op.groups
     osp = op.out_shape[1:]
@@ -119,16 +118,17 @@ def conv_adjoint(op: Conv, L: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     lam = L.reshape(B, cout, -1)  # [B, cout, P]
     ci, co = cin // g, cout // g
     km = kernel.reshape(cout, ci, K)
+    if g == 1:
+        part = np.matmul(km.transpose(2, 1, 0).reshape(K * cin, cout), lam).reshape(B, K, cin, -1)
+    elif ci == 1:
+        part = np.einsum("gok,bgop->bkgp", km[:, 0, :].reshape(g, co, K), lam.reshape(B, g, co, -1))
+    else:
+        part = np.concatenate([np.matmul(km[j * co:(j + 1) * co].transpose(2, 1, 0).reshape(K * ci, co),
+                                         lam[:, j * co:(j + 1) * co]).reshape(B, K, ci, -1) for j in range(g)],
+                              axis=2)
     xp = np.zeros((B, cin, *_padded_shape(op)))
     for j, (_, sl) in enumerate(_offsets(op)):
-        if g == 1:
-            part = np.matmul(km[:, :, j].T, lam)  # [B, cin, P]
-        elif ci == 1:
-            part = np.einsum("go,bgop->bgp", km[:, 0, j].reshape(g, co), lam.reshape(B, g, co, -1))
-        else:
-            part = np.concatenate([np.matmul(km[k * co:(k + 1) * co, :, j].T, lam[:, k * co:(k + 1) * co])
-                                   for k in range(g)], axis=1)
-        xp[(slice(None), slice(None), *sl)] += part.reshape(B, cin, *osp)
+        xp[(slice(None), slice(None), *sl)] += part[:, j].reshape(B, cin, *osp)
     return np.ascontiguousarray(xp[_inner(op)]).reshape(B, -1)
 
 
@@ -213,8 +213,7 @@ def elementwise_lines(op: Elementwise, l: np.ndarray, u: np.ndarray) -> tuple[np
         if op.fn in ("relu", "leaky_relu"):
             alpha = op.alpha
             inactive = u <= 0  # first, as in the docs: l = u = 0 (a neuron clamped to 0) is inactive
-            active = l >= 0
-            inactive = inactive & ~active
+            active = (l >= 0) & ~inactive
             unstable = ~active & ~inactive
             width = np.where(unstable, u - l, 1.0)
             fl_ = np.where(unstable, l, 0.0)
