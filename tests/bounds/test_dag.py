@@ -13,6 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from verify.bounds import dag
 from verify.bounds.dag import DagBounder
 from verify.bounds.lirpa_compat import SAFE_BOUND_OPTS, auto_lirpa
 from verify.bounds.relax import sigmoid_tanh
@@ -470,7 +471,11 @@ def test_crown_rows_for_unstable_neurons_only_stay_sound(net: str, seed: int) ->
         assert _inside(vals[name], a, b), name
 
 
-def test_a_domain_gets_the_same_bounds_alone_or_in_a_batch() -> None:
+@pytest.mark.parametrize("layout", ["default", "padded", "pairs"])
+def test_a_domain_gets_the_same_bounds_alone_or_in_a_batch(layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also with the CROWN rows of unstable neurons laid out per domain (padded) or as gathered pairs."""
+    if layout != "default":
+        monkeypatch.setattr(dag, "_PADDED_WASTE", math.inf if layout == "padded" else 0.0)
     g = residual_net(4)
     rng = np.random.default_rng(4)
     lo, hi = _box(g, rng, 4, 1.0)
@@ -583,7 +588,8 @@ def test_intermediate_bounds_follow_the_documented_steps(net: str, seed: int, cl
 
     def spy(self: DagBounder, st_: Any, start: str, A: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         if self is db and start != g.output:
-            counted[start] = counted.get(start, 0) + A.shape[0] * A.shape[1]
+            rows = A.reshape(A.shape[0] * A.shape[1], -1)  # those of unit vectors, not padding
+            counted[start] = counted.get(start, 0) + int((rows != 0).any(dim=1).sum())
         return backward(self, st_, start, A, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -734,6 +740,8 @@ def test_optimised_betas_are_sound_never_worse_and_reproducible(net: str, seed: 
             assert bool((spec[b, keep[b]] >= opt.lower[b] - TOL).all())
     again = db.bound(lo, hi, C, clamps=clamps, splits=splits, betas=opt.betas)
     torch.testing.assert_close(again.lower, opt.lower, atol=1e-9, rtol=1e-9)
+    warm = db.bound(lo, hi, C, clamps=clamps, splits=splits, betas="optimize", beta_start=opt.betas, beta_steps=3)
+    assert torch.all(warm.lower >= opt.lower - 1e-9)  # a warm start is where the optimisation begins
     # jointly with the slopes: never worse than plain CROWN, and both returned
     both = db.bound(lo, hi, C, clamps=clamps, splits=splits, betas="optimize", alphas="optimize", alpha_steps=5,
                     beta_steps=5)

@@ -44,6 +44,9 @@ _NONNEG_LINEAR = {"add", "pad", "avg_pool", "reshape", "transpose", "concat", "s
 #: a linear node's Jacobian is formed (and applied as a matrix) up to this many entries if at least
 #: ``_DENSE_FILL`` of them are non-zero, and always up to ``_DENSE_SMALL`` entries
 _DENSE_MAX, _DENSE_SMALL, _DENSE_FILL = 4_000_000, 65_536, 0.25
+#: CROWN rows of unstable neurons are laid out per domain (padded) while that makes at most this many rows
+#: per row needed; beyond, they are gathered into one batch of (domain, neuron) pairs
+_PADDED_WASTE = 1.25
 #: single-input affine ops whose interval image of a box is exact (CROWN cannot improve on it)
 _EXACT_ON_BOX = {"linear", "conv", "conv_transpose", "affine"} | _NONNEG_LINEAR - {"add"}
 
@@ -469,8 +472,14 @@ class DagBounder:
         return _sanitize(lower[:, :size], -lower[:, size:])
 
     def _crown_pairs(self, st: _State, name: str, dom: Tensor, idx: Tensor) -> Interval:
-        """CROWN lower and upper bounds of neuron ``idx[p]`` of ``name`` in domain ``dom[p]``, ``[P]`` each:
-        two rows per pair, back-substituted with the relaxations of the pair's domain."""
+        """CROWN lower and upper bounds of neuron ``idx[p]`` of ``name`` in domain ``dom[p]``, ``[P]`` each
+        (``dom`` ascending): two rows per pair.  Where the domains have about as many pairs each, the rows
+        are laid out per domain (padded to the largest count); otherwise they form one batch of pairs, each
+        back-substituted with the relaxations of its domain (gathered node by node)."""
+        counts = torch.bincount(dom, minlength=st.B)
+        most = int(counts.max())
+        if st.B * most <= _PADDED_WASTE * dom.numel():
+            return self._crown_padded(st, name, dom, idx, counts, most)
         shape, size = self._shape(name), self.graph.values[name].size
         device = st.lower.device
         chunk = max(1, int(self.chunk_elements // (2 * self._widths[name])))
@@ -487,6 +496,29 @@ class DagBounder:
             lows.append(value[:, 0])
             highs.append(-value[:, 1])
         return _sanitize(torch.cat(lows), torch.cat(highs))
+
+    def _crown_padded(self, st: _State, name: str, dom: Tensor, idx: Tensor, counts: Tensor,
+                      most: int) -> Interval:
+        """:meth:`_crown_pairs` with the rows laid out per domain, ``[B, 2 * most]`` (padding rows are zero)."""
+        shape, size, B = self._shape(name), self.graph.values[name].size, st.B
+        device = st.lower.device
+        pos = torch.arange(dom.numel(), device=device) - (torch.cumsum(counts, 0) - counts)[dom]
+        table = torch.full((B, most), -1, dtype=torch.long, device=device)
+        table[dom, pos] = idx
+        lower = torch.empty((B, most), dtype=self.dtype, device=device)
+        upper = torch.empty((B, most), dtype=self.dtype, device=device)
+        chunk = max(1, int(self.chunk_elements // (2 * B * self._widths[name])))
+        for start in range(0, most, chunk):
+            sub = table[:, start:start + chunk]
+            n = sub.shape[1]
+            b, j = torch.nonzero(sub >= 0, as_tuple=True)
+            A = torch.zeros((B, 2 * n, size), dtype=self.dtype, device=device)
+            A[b, j, sub[b, j]] = 1.0
+            A[b, n + j, sub[b, j]] = -1.0
+            coef, const = self._backward(st, name, A.reshape(B, 2 * n, *shape))
+            value = _concretize(coef, const, st.lower, st.upper, argmin=False)[0]
+            lower[:, start:start + n], upper[:, start:start + n] = value[:, :n], -value[:, n:]
+        return _sanitize(lower[dom, pos], upper[dom, pos])
 
     # -- back-substitution -------------------------------------------------------------------
     def _relaxation(self, st: _State, node: Node) -> Any:
@@ -613,7 +645,8 @@ class DagBounder:
               with_upper: bool = False, alpha_steps: int = 20, alpha_lr: float = 0.1,
               alpha_time: float | None = None, splits: list[list[Split]] | None = None,
               betas: str | Tensor | None = None, beta_steps: int = 20, beta_lr: float = 0.05,
-              beta_time: float | None = None, scores: bool | Tensor = False) -> DagResult:
+              beta_time: float | None = None, beta_start: Tensor | None = None,
+              scores: bool | Tensor = False) -> DagResult:
         """Lower bounds of ``C y - d`` over each domain (see :class:`DagResult`).
 
         ``C``: ``[R, n_outputs]`` or ``[B, R, n_outputs]`` (rows over the flat output); ``d``: ``[R]`` or
@@ -627,8 +660,9 @@ class DagBounder:
         split value, side)`` in root-to-node order (side 1: ``v >= split value``, 0: ``v <= split value``;
         the value an input of a non-linear op, its clamp is the caller's business).  ``betas``: their
         multipliers in the final pass (docs/relaxations.md, "Split multipliers (beta)"): ``None`` (zero),
-        a tensor ``[B, rows, k_max]`` (``rows``: those of the pass, ``2R`` with ``with_upper``, or 1;
-        padded with zeros; every entry finite and >= 0) or ``"optimize"`` (projected Adam from zero, at most
+        a tensor ``[B, rows, k]`` (``rows``: those of the pass, ``2R`` with ``with_upper``, or 1; columns
+        beyond a domain's path are ignored, missing ones are zero; every entry finite and >= 0) or
+        ``"optimize"`` (projected Adam from zero or from ``beta_start``, shaped like a betas tensor, at most
         ``beta_steps`` steps and ``beta_time`` seconds, the best bound per row kept; jointly with the slopes
         when ``alphas="optimize"``, with the documented slopes fixed when ``alphas`` is None).  Intermediate
         bounds never use betas.  ``scores``: True (or a ``[B, R]`` non-negative weight per row) for the
@@ -654,7 +688,7 @@ class DagBounder:
             value = torch.nan_to_num(value, nan=float("-inf"))
             x = coef = const = used = used_betas = record = None
         else:
-            beta_spec = self._beta_spec(st, splits, betas, C.shape[1])
+            beta_spec = self._beta_spec(st, splits, betas, C.shape[1], beta_start)
             record = self._score_weights(st, scores, R, C.shape[1])
             opt = _Opt(alpha_steps, alpha_lr, alpha_time, beta_steps, beta_lr, beta_time)
             value, x, coef, const, used, used_betas = self._final(st, C, d, alphas, beta_spec, opt, record)
@@ -688,7 +722,7 @@ class DagBounder:
         return C, d.reshape(-1, C.shape[1]).expand(st.B, C.shape[1])
 
     def _beta_spec(self, st: _State, splits: list[list[Split]] | None, betas: str | Tensor | None,
-                   rows: int) -> _BetaSpec | None:
+                   rows: int, start: Tensor | None = None) -> _BetaSpec | None:
         """The split terms (value name -> domain, element, column, sign, split value) and the betas' start."""
         if betas is None:
             return None
@@ -716,14 +750,19 @@ class DagBounder:
                                  for j in range(3))
             sign, val = (torch.tensor([t[j] for t in items], dtype=self.dtype, device=device) for j in (3, 4))
             terms[name] = (b_idx, e_idx, col, sign, val)
-        if isinstance(betas, str):
+        optimize = isinstance(betas, str)
+        if optimize and start is None:
             return _BetaSpec(terms, torch.zeros((st.B, rows, k), dtype=self.dtype, device=device), True)
-        given = torch.as_tensor(betas).to(device=device, dtype=self.dtype)
-        if given.dim() != 3 or given.shape[0] != st.B or given.shape[1] not in (1, rows) or given.shape[2] < k:
-            raise ValueError(f"betas must be [{st.B}, {rows} (or 1), >= {k}], got {tuple(given.shape)}")
+        given = torch.as_tensor(start if optimize else betas).to(device=device, dtype=self.dtype)
+        what = "beta_start" if optimize else "betas"
+        if given.dim() != 3 or given.shape[0] != st.B or given.shape[1] not in (1, rows):
+            raise ValueError(f"{what} must be [{st.B}, {rows} (or 1), k], got {tuple(given.shape)}")
         if not bool(torch.isfinite(given).all()) or bool((given < 0).any()):
-            raise ValueError("betas must be finite and >= 0")
-        return _BetaSpec(terms, given[:, :, :k].expand(st.B, rows, k).clone(), False)
+            raise ValueError(f"{what} must be finite and >= 0")
+        given = given[:, :, :k]
+        if given.shape[2] < k:
+            given = torch.cat([given, given.new_zeros((*given.shape[:2], k - given.shape[2]))], dim=2)
+        return _BetaSpec(terms, given.expand(st.B, rows, k).clone(), optimize)
 
     def _score_weights(self, st: _State, scores: bool | Tensor, R: int, rows: int) -> _Scores | None:
         if scores is False or scores is None:

@@ -50,6 +50,12 @@ SPLITTABLE = ("relu", "leaky_relu", "sigmoid", "tanh")
 EMPTY_MARGIN = 1.0
 #: Elements of the largest tensor one bounding call may build (domains x rows x input size).
 CALL_ELEMENTS = 4e7
+#: Adam steps on the split multipliers (beta) per bound, warm-started from the parent's (slopes fixed: the
+#: certificate carries betas, not slopes)
+BETA_STEPS = 20
+#: ... and on a domain with no neuron left to split (its bound is then a linear program's, which optimal betas
+#: reach), before it is given up as open
+BETA_LAST_STEPS = 200
 
 
 @dataclass
@@ -102,6 +108,8 @@ class _Domain:
     scores: dict[str, np.ndarray] | None = None
     #: the neuron splits on the path, root to node: (value name, flat index, split value, side)
     splits: list[tuple[str, int, float, int]] = field(default_factory=list)
+    #: the betas of its bound ``[R, len(splits)]`` (its children's start), once bounded
+    betas: np.ndarray | None = None
 
     def __lt__(self, other: _Domain) -> bool:
         return self.worst < other.worst
@@ -129,8 +137,9 @@ class DagBab:
         self.want_scores = False
 
     # -- bounding ----------------------------------------------------------------------
-    def _bound(self, domains: list[_Domain], C: np.ndarray, d: np.ndarray,
-               groups: list[np.ndarray]) -> list[tuple[np.ndarray, bool, np.ndarray | None, np.ndarray | None]]:
+    def _bound(self, domains: list[_Domain], C: np.ndarray, d: np.ndarray, groups: list[np.ndarray],
+               beta_steps: int = BETA_STEPS
+               ) -> list[tuple[np.ndarray, bool, np.ndarray | None, np.ndarray | None]]:
         """Per domain: margins per polytope, empty?, candidate points ``[R, n]``, the betas of its neuron
         splits ``[R, k]`` (optimised with the documented slopes; None without splits)."""
         lo = torch.as_tensor(np.stack([dm.lower for dm in domains]))
@@ -154,9 +163,13 @@ class DagBab:
             for i, dm in enumerate(domains):
                 for p in dm.open:
                     weights[i, groups[p]] = 1.0
+        start = np.zeros((len(domains), C.shape[0], max(len(s) for s in splits)))
+        for i, dm in enumerate(domains):  # from the parent's betas
+            if dm.betas is not None:
+                start[i, :, :dm.betas.shape[1]] = dm.betas
         res = self.bounder.bound(lo, hi, torch.as_tensor(C), torch.as_tensor(d), method="crown",
-                                 clamps=clamps or None, splits=splits,
-                                 betas="optimize" if any(splits) else None,
+                                 clamps=clamps or None, splits=splits, betas="optimize" if any(splits) else None,
+                                 beta_start=torch.as_tensor(start), beta_steps=beta_steps,
                                  scores=False if weights is None else torch.as_tensor(weights))
         betas = None if res.betas is None else res.betas.detach().numpy()
         scores = res.scores or {}
@@ -172,6 +185,7 @@ class DagBab:
                         for k, v in inter.items() if k in self.split_ops}
             dm.scores = {k: v[i].reshape(-1).detach().numpy() for k, v in scores.items() if k in self.split_ops} or None
             beta = None if betas is None or not dm.splits else betas[i, :, :len(dm.splits)]
+            dm.betas = beta
             out.append((margins, bool(empty[i]), None if x_min is None else x_min[i], beta))
         return out
 
@@ -236,14 +250,7 @@ class DagBab:
             bounded += len(pending)
             rounds += 1
             for dm, (margins, empty, x_min, beta) in zip(pending, results):
-                still = []
-                for p in dm.open:
-                    if empty or margins[p] > threshold:
-                        tree.closures.append((dm.node, p, EMPTY_MARGIN if empty else float(margins[p])))
-                        k = len(dm.splits)
-                        tree.betas.append(np.zeros((len(groups[p]), k)) if empty or beta is None else beta[groups[p]])
-                    else:
-                        still.append(p)
+                still = self._close(dm, margins, empty, beta, groups, threshold, tree)
                 if not still:
                     continue
                 dm.open = still
@@ -255,7 +262,7 @@ class DagBab:
             if queue:
                 min_lb = min(dm.worst for dm in queue)
             if not queue:
-                return DagResult("verified", tree, min_lb if np.isfinite(min_lb) else 0.0, None, bounded, rounds)
+                return DagResult("verified", tree, _closed_margin(tree), None, bounded, rounds)
             if time.monotonic() >= deadline:
                 break
             if not searched and time.monotonic() - start > 0.1 * (deadline - start):
@@ -267,15 +274,45 @@ class DagBab:
             per = elapsed / max(1, len(pending))
             batch = int(max(1, min(64, 2 * batch, 1.0 / max(per, 1e-4), self._memory_cap(C.shape[0]))))
             pending = []
-            while queue and len(pending) < 2 * batch:
-                dm = heapq.heappop(queue)
-                children = self._children(dm, tree, root_width, input_split)
-                if children is None:  # nothing left to split: this domain stays open
-                    return DagResult("open", tree, dm.worst, None, bounded, rounds)
-                pending.extend(children)
+            while not pending:
+                if not queue:  # the last open domains were closed by their betas alone
+                    return DagResult("verified", tree, _closed_margin(tree), None, bounded, rounds)
+                stuck = []
+                while queue and len(pending) + len(stuck) < 2 * batch:
+                    dm = heapq.heappop(queue)
+                    children = self._children(dm, tree, root_width, input_split)
+                    if children is None and not dm.splits:  # nothing to split: this domain stays open
+                        return DagResult("open", tree, dm.worst, None, bounded, rounds)
+                    if children is None:
+                        stuck.append(dm)
+                    else:
+                        pending.extend(children)
+                if stuck:  # no neuron left to split: longer-optimised betas may still close them
+                    bounded += len(stuck)
+                    for dm, (margins, empty, _, beta) in zip(stuck, self._bound(stuck, C, d, groups, BETA_LAST_STEPS)):
+                        dm.open = self._close(dm, margins, empty, beta, groups, threshold, tree)
+                        if dm.open:  # this domain stays open
+                            return DagResult("open", tree, float(min(margins[p] for p in dm.open)), None, bounded,
+                                             rounds)
+                if not pending and queue and time.monotonic() >= deadline:
+                    return DagResult("open", tree, min(dm.worst for dm in queue), None, bounded, rounds)
             if progress is not None:
                 progress(f"branch and bound: {len(queue) + len(pending)} open domains, worst margin {min_lb:.4g}")
         return DagResult("open", tree, min_lb, None, bounded, rounds)
+
+    @staticmethod
+    def _close(dm: _Domain, margins: np.ndarray, empty: bool, beta: np.ndarray | None, groups: list[np.ndarray],
+               threshold: float, tree: DagTree) -> list[int]:
+        """Record the closures of ``dm``'s open polytopes that its bound clears, with their betas; the others."""
+        still = []
+        for p in dm.open:
+            if empty or margins[p] > threshold:
+                tree.closures.append((dm.node, p, EMPTY_MARGIN if empty else float(margins[p])))
+                k = len(dm.splits)
+                tree.betas.append(np.zeros((len(groups[p]), k)) if empty or beta is None else beta[groups[p]])
+            else:
+                still.append(p)
+        return still
 
     def _memory_cap(self, rows: int) -> int:
         biggest = max(v.size for v in self.graph.values.values())
@@ -314,7 +351,7 @@ class DagBab:
                 cl[index] = max(cl[index], value)
             clamps[name] = (cl, cu)
             out.append(_Domain(node, dm.lower, dm.upper, clamps, list(dm.open),
-                               splits=[*dm.splits, (name, index, float(value), side)]))
+                               splits=[*dm.splits, (name, index, float(value), side)], betas=dm.betas))
         return out
 
     def _probe(self, dm: _Domain, case: Case, C: np.ndarray, d: np.ndarray, groups: list[np.ndarray],
@@ -331,6 +368,11 @@ class DagBab:
                 if is_unsafe is None or is_unsafe(x):
                     return x
         return None
+
+
+def _closed_margin(tree: DagTree) -> float:
+    """The smallest margin among a verified tree's closures (what the answer's margin reports)."""
+    return min((m for _, _, m in tree.closures), default=0.0)
 
 
 def prove_case_dag(graph: Graph, case: Case, case_index: int, deadline: float, threshold: float, *,
