@@ -15,7 +15,12 @@ split in two:
   at 0, sigmoid and tanh at 0 when their interval spans it and at the middle otherwise
   (the GenBaB idea: narrower intervals give tighter tangent/secant lines).  A child
   clamps the neuron's bounds to its half; bounds are recomputed from scratch under the
-  clamps of the whole path, exactly what the certificate checker redoes.
+  clamps of the whole path, exactly what the certificate checker redoes.  The final bound
+  carries a multiplier (beta) per neuron split on the path, optimised with the documented
+  slopes fixed and warm-started from the parent's; each closure records its betas for the
+  certificate.  The neuron cut is the one of largest BaBSR-style score from the bound's
+  coefficients (:meth:`DagBounder.bound`'s ``scores``), the area above where they are all 0.
+  A domain with no unstable neuron left gets longer-optimised betas, then an input split.
 
 Max-pool neurons are not split (their inputs are: a max-pool's input is usually a ReLU's
 output, and splitting that ReLU's input decides which entry can be the maximum).
@@ -53,9 +58,9 @@ CALL_ELEMENTS = 4e7
 #: Adam steps on the split multipliers (beta) per bound, warm-started from the parent's (slopes fixed: the
 #: certificate carries betas, not slopes)
 BETA_STEPS = 20
-#: ... and on a domain with no neuron left to split (its bound is then a linear program's, which optimal betas
-#: reach), before it is given up as open
-BETA_LAST_STEPS = 200
+#: ... and on a domain with no neuron left to split, before its box is split (on the widest input, relative to
+#: the case's box; the splits below it keep their betas)
+BETA_LAST_STEPS = 100
 
 
 @dataclass
@@ -287,13 +292,15 @@ class DagBab:
                         stuck.append(dm)
                     else:
                         pending.extend(children)
-                if stuck:  # no neuron left to split: longer-optimised betas may still close them
+                if stuck:  # no neuron left to split: longer-optimised betas may still close them, else the box is split
                     bounded += len(stuck)
                     for dm, (margins, empty, _, beta) in zip(stuck, self._bound(stuck, C, d, groups, BETA_LAST_STEPS)):
                         dm.open = self._close(dm, margins, empty, beta, groups, threshold, tree)
-                        if dm.open:  # this domain stays open
+                        children = self._children(dm, tree, root_width, True) if dm.open else []
+                        if children is None:  # this domain stays open
                             return DagResult("open", tree, float(min(margins[p] for p in dm.open)), None, bounded,
                                              rounds)
+                        pending.extend(children)
                 if not pending and queue and time.monotonic() >= deadline:
                     return DagResult("open", tree, min(dm.worst for dm in queue), None, bounded, rounds)
             if progress is not None:
@@ -331,7 +338,7 @@ class DagBab:
                     hi[index] = value
                 else:
                     lo[index] = value
-                out.append(_Domain(node, lo, hi, dm.clamps, list(dm.open), splits=dm.splits))
+                out.append(_Domain(node, lo, hi, dm.clamps, list(dm.open), splits=dm.splits, betas=dm.betas))
             return out
         choice = self._neuron_split(dm)
         if choice is None:
