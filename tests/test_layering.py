@@ -269,8 +269,8 @@ def test_imports_go_down_the_layers() -> None:
 
 
 def test_every_module_has_a_rank() -> None:
-    for module in MODULES:
-        rank(module)
+    ranks = {module: rank(module) for module in MODULES}  # rank() fails naming a module without one
+    assert ranks and all(isinstance(r, int) and r >= 0 for r in ranks.values())
 
 
 def test_the_certificate_checker_is_independent() -> None:

@@ -214,3 +214,5 @@ def test_fuzz_figures(capsys: pytest.CaptureFixture[str]) -> None:
             print(f"\nfuzz argv {command}: seed {SEED}, {t['tried']:.0f} tried, {t['exit2']:.0f} exit 2 one line, "
                   f"{t['other']:.0f} other exits, 0 exit 4, 0 hangs, slowest {t['slowest']:.3f} s")
         print(f"fuzz argv: peak memory {peak:.0f} MiB")
+    for command, t in TALLY.items():  # every argument vector tried was accounted for
+        assert t["exit2"] + t["other"] == t["tried"], (command, t)

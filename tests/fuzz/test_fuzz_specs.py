@@ -124,7 +124,7 @@ WORK = Path(tempfile.mkdtemp(prefix="verify-fuzz-"))
 FALLBACK = "the VNN-LIB 2.0 parser (package vnnlib) failed"
 
 
-def run_one(data: bytes, tally: Tally, fit_early: bool) -> None:
+def run_one(data: bytes, tally: Tally, fit_early: bool) -> str:
     path = WORK / "fuzzed.vnnlib"
     path.write_bytes(data)
     printed_file = tempfile.TemporaryFile()
@@ -154,12 +154,13 @@ def run_one(data: bytes, tally: Tally, fit_early: bool) -> None:
     if isinstance(outcome, Property):
         tally.properties += 1
         assert (outcome.n_inputs, outcome.n_outputs) == (N_INPUTS, N_OUTPUTS)
-        return
+        return "property"
     tally.errors += 1
     message = str(outcome)
     assert "\n" not in message and "\r" not in message, f"several lines: {message[:300]!r} (seed {SEED})"
     assert str(path) in message, f"does not name the file: {message[:300]!r} (seed {SEED})"
     assert FALLBACK not in message, f"prescan missed a native parser failure: {message[:300]!r} (seed {SEED})"
+    return "error"
 
 
 SETTINGS = settings(max_examples=max(1, EXAMPLES // 2), deadline=None, database=None, derandomize=False,
@@ -177,14 +178,14 @@ def report(version: str) -> None:
 @SETTINGS
 @given(data=mutated(V1_SEEDS), fit_early=st.booleans())
 def test_fuzzed_vnnlib1(data: bytes, fit_early: bool) -> None:
-    run_one(data, TALLIES["1.0"], fit_early)
+    assert run_one(data, TALLIES["1.0"], fit_early) in ("property", "error")
 
 
 @seed(SEED)
 @SETTINGS
 @given(data=mutated(V2_SEEDS), fit_early=st.booleans())
 def test_fuzzed_vnnlib2(data: bytes, fit_early: bool) -> None:
-    run_one(data, TALLIES["2.0"], fit_early)
+    assert run_one(data, TALLIES["2.0"], fit_early) in ("property", "error")
 
 
 def test_fuzz_figures() -> None:
