@@ -180,6 +180,26 @@ class _Pipeline:
             default_falsifier(methods=SLICED, shrink_seconds=1.0)
         return falsifier.search(self.model, prop or self.prop, Budget(deadline), self.options.seed)
 
+    def probes(self, ci: int, deadline: float) -> tuple[Callable[[np.ndarray], bool],
+                                                        Callable[[float], np.ndarray | None]]:
+        """For branch and bound on case ``ci``: whether a point replays as a counterexample on
+        the original model, and a counterexample search (hypothesis, PGD) of at most ``limit``
+        seconds and a tenth of the time left before ``deadline``."""
+        prop = self.prop
+
+        def is_unsafe(x: np.ndarray) -> bool:
+            return _replay(self, x, ci) is not None
+
+        def search(limit: float) -> np.ndarray | None:
+            if not self.options.falsify:
+                return None
+            self.progress("counterexample search (hypothesis, PGD)")
+            sub = Property((prop.cases[ci],), prop.n_inputs, prop.n_outputs, prop.name)
+            cex = self.falsify(max(0.5, min(limit, 0.1 * (deadline - time.monotonic()))), sub)
+            return None if cex is None else cex.x
+
+        return is_unsafe, search
+
     def incomplete(self, chain: Any, refine_follows: bool) -> tuple[list[int], float, str]:
         """The incomplete pass: bounds of the whole model per case, from the cheapest method
         on (IBP, CROWN, then alpha-CROWN unless branch and bound follows); returns the open
@@ -313,16 +333,7 @@ def _check_dag(run: _Pipeline) -> CheckResult:
         case = prop.cases[ci]
         deadline = time.monotonic() + run.budget.left() / max(1, len(open_cases) - k)
 
-        def is_unsafe(x: np.ndarray, ci: int = ci) -> bool:
-            return _replay(run, x, ci) is not None
-
-        def search(limit: float, ci: int = ci, deadline: float = deadline) -> np.ndarray | None:
-            if not options.falsify:
-                return None
-            run.progress("counterexample search (hypothesis, PGD)")
-            sub = Property((prop.cases[ci],), prop.n_inputs, prop.n_outputs, prop.name)
-            cex = run.falsify(max(0.5, min(limit, 0.1 * (deadline - time.monotonic()))), sub)
-            return None if cex is None else cex.x
+        is_unsafe, search = run.probes(ci, deadline)
 
         outcome = prove_case_dag(graph, case, ci, deadline, decision_threshold(scales[ci]),
                                  input_split=graph.n_inputs <= INPUT_SPLIT_MAX_DIMS, bounder=bounder,
@@ -374,16 +385,7 @@ def _refine(run: _Pipeline, chain: Any, open_cases: list[int], method: str, wors
         if first_try is not None:
             deadline = min(deadline, time.monotonic() + first_try)
 
-        def is_unsafe(x: np.ndarray, ci: int = ci) -> bool:
-            return _replay(run, x, ci) is not None
-
-        def search(limit: float, ci: int = ci, deadline: float = deadline) -> np.ndarray | None:
-            if not options.falsify:
-                return None
-            run.progress("counterexample search (hypothesis, PGD)")
-            sub = Property((prop.cases[ci],), prop.n_inputs, prop.n_outputs, prop.name)
-            cex = run.falsify(max(0.5, min(limit, 0.1 * (deadline - time.monotonic()))), sub)
-            return None if cex is None else cex.x
+        is_unsafe, search = run.probes(ci, deadline)
 
         threshold = decision_threshold(_case_scale(chain, case))
         outcome = _modular(run, chain, case, ci, deadline, threshold)
