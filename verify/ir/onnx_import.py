@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import helper as onnx_helper
 
 from verify.errors import SUPPORTED_OPS_HINT, ModelError, UnsupportedOperatorError
 from verify.ir.graph import Graph, Node, Value
+from verify.model import onnx_lite
 from verify.model.onnx_file import (
     MAX_RANK,
     MAX_TENSOR_ELEMENTS,
@@ -36,11 +35,11 @@ from verify.model.onnx_file import (
     _tensors,
     check_structure,
     check_tensor,
+    check_with_onnx,
     display,
     input_spec,
     name_of,
     node_label,
-    one_line,
     parse_model,
     read_onnx,
     tensor_array,
@@ -473,7 +472,7 @@ class _Importer:
         if self._is_const(src):
             if to not in TENSOR_TYPES:
                 raise self._unsupported(f"a cast to {type_name(to)}")
-            dtype = onnx_helper.tensor_dtype_to_np_dtype(to)
+            dtype = onnx_lite.NUMPY_TYPES[to]
             with np.errstate(all="ignore"):
                 self._set_const(self.consts[src].astype(dtype))
             return
@@ -1198,7 +1197,7 @@ def _fold_binary(kind: str, a: np.ndarray, b: np.ndarray, error: Any) -> np.ndar
 def _checked(model: Any, shown: str) -> Any:
     """A copy of a ``ModelProto`` that passed :func:`~verify.model.onnx_file.read_onnx`'s
     checks (those that do not need the file)."""
-    if not isinstance(model, onnx.ModelProto):
+    if not onnx_lite.is_model_proto(model):
         raise ModelError(f"{shown}: expected an onnx.ModelProto or a path, not {type(model).__name__}")
     if model.ByteSize() >= 2**31:
         raise ModelError(f"{shown}: the model is over 2 GB, more than onnx can check")
@@ -1206,14 +1205,11 @@ def _checked(model: Any, shown: str) -> Any:
     check_structure(model.graph, shown)
     for where, t in _tensors(model.graph):
         check_tensor(t, where, shown)
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        raise ModelError(f"{shown}: invalid ONNX model: {one_line(exc)}") from None
+    check_with_onnx(model, shown)
     return model
 
 
-def graph_from_onnx(model: str | Path | onnx.ModelProto | tuple[onnx.ModelProto, bytes], *,
+def graph_from_onnx(model: str | Path | Any | tuple[Any, bytes], *,
                     name: str | None = None) -> Graph:
     """The IR graph of an ONNX model: a path (read and checked by
     :func:`~verify.model.onnx_file.read_onnx`), what ``read_onnx`` returns (its
@@ -1226,7 +1222,7 @@ def graph_from_onnx(model: str | Path | onnx.ModelProto | tuple[onnx.ModelProto,
     if isinstance(model, (str, Path)):
         shown = name if name is not None else display(model)
         proto, _ = read_onnx(model)
-    elif isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], onnx.ModelProto):
+    elif isinstance(model, tuple) and len(model) == 2 and onnx_lite.is_model_proto(model[0]):
         shown = name if name is not None else "ONNX model"
         proto = model[0]
     else:
@@ -1235,7 +1231,7 @@ def graph_from_onnx(model: str | Path | onnx.ModelProto | tuple[onnx.ModelProto,
     return _Importer(proto, shown).convert()
 
 
-def onnx_to_graph(path: str | Path) -> tuple[Graph, onnx.ModelProto, bytes]:
+def onnx_to_graph(path: str | Path) -> tuple[Graph, Any, bytes]:
     """Read, check and convert the ONNX file at ``path`` (the IR's counterpart of
     the old torch converter); returns the graph, the ModelProto
     (external data copied in) and the file's bytes."""

@@ -17,6 +17,8 @@ stages, each of which refuses what it cannot vouch for with one line (a
    reads, non-negative dimensions, and exactly as much data as the shape needs;
 6. ``onnx.checker`` (operator schemas, attribute types).
 
+The onnx package's parts come through :mod:`verify.model.onnx_lite` (no ``import onnx``: start-up).
+
 The importer (:mod:`verify.ir.onnx_import`) then checks each operator's shapes and
 attributes before building anything.
 """
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from verify.errors import InputFileError, ModelError
+from verify.model import onnx_lite
 
 #: Default limit on the size of a model file (its external data included), in bytes.
 DEFAULT_MAX_MODEL_BYTES = 2 * 1024**3
@@ -92,10 +95,8 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 def type_name(data_type: int) -> str:
     if data_type in TENSOR_TYPES:
         return TENSOR_TYPES[data_type][0]
-    import onnx
-
     try:
-        return onnx.TensorProto.DataType.Name(data_type).lower()
+        return onnx_lite.data_type_name(data_type).lower()
     except ValueError:
         return f"{data_type} (not an ONNX data type)"
 
@@ -210,12 +211,11 @@ def read_regular_file(path: Path, limit: int, what: str = "model file", offset: 
 # ---------------------------------------------------------------------- 2. the bytes
 def parse_model(data: bytes, shown: str) -> Any:
     """A ``ModelProto`` from the file's bytes, or a one-line error."""
-    import onnx
     from google.protobuf.message import DecodeError
 
     if not data:
         raise ModelError(f"{shown}: the model file is empty")
-    model = onnx.ModelProto()
+    model = onnx_lite.model_proto()
     try:
         model.ParseFromString(data)
     except DecodeError as exc:
@@ -225,7 +225,7 @@ def parse_model(data: bytes, shown: str) -> Any:
         missing = "graph" if not model.HasField("graph") else "IR version"
         raise ModelError(f"{shown}: not an ONNX model (it has no {missing}; is it an ONNX file?)")
     opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
-    newest = onnx.defs.onnx_opset_version()
+    newest = onnx_lite.opset_version()
     if not opsets:
         raise ModelError(f"{shown}: the model imports no opset of the default ONNX domain")
     if not MIN_OPSET <= opsets[0] <= newest:
@@ -474,10 +474,8 @@ def check_tensor(t: Any, where: str, shown: str) -> None:
 
 def tensor_array(t: Any, where: str, shown: str) -> np.ndarray:
     """The values of a tensor (checked first by :func:`check_tensor`)."""
-    from onnx import numpy_helper
-
     check_tensor(t, where, shown)
-    value = np.asarray(numpy_helper.to_array(t))
+    value = onnx_lite.to_array(t)
     if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
         bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
         raise ModelError(f"{shown}: {where} contains {bad} NaN or infinite value(s); verification needs finite "
@@ -489,8 +487,6 @@ def tensor_array(t: Any, where: str, shown: str) -> np.ndarray:
 def read_onnx(path: str | Path) -> tuple[Any, bytes]:
     """Read and check the ONNX file at ``path``; returns the ``ModelProto`` (external data
     copied in) and the file's bytes."""
-    import onnx
-
     path = Path(path)
     shown = display(path)
     limit = max_model_bytes()
@@ -502,8 +498,13 @@ def read_onnx(path: str | Path) -> tuple[Any, bytes]:
         check_tensor(t, where, shown)
     if model.ByteSize() >= 2**31:
         raise ModelError(f"{shown}: the model with its external data is over 2 GB, more than onnx can check")
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        raise ModelError(f"{shown}: invalid ONNX model: {one_line(exc)}") from None
+    check_with_onnx(model, shown)
     return model, data
+
+
+def check_with_onnx(model: Any, shown: str) -> None:
+    """Stage 6: onnx's own checker (operator schemas, attribute types), one line on failure."""
+    try:
+        onnx_lite.check_model(model)
+    except onnx_lite.validation_error() as exc:
+        raise ModelError(f"{shown}: invalid ONNX model: {one_line(exc)}") from None
