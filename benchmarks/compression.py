@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from verify.compress import case_rows, compress
-from verify.graph import evaluate_graph, extract_graph
+from verify.graph.evaluate import evaluate_graph
+from verify.graph.extract import extract_graph
 from verify.model.network import load_model
 from verify.spec import load_spec
 

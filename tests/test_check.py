@@ -146,4 +146,6 @@ def test_input_split_goes_before_the_quick_search(tmp_path: Path, monkeypatch: p
     assert result.verdict == "verified" and result.method == "input-split"
     assert result.details["recheck"]["valid"]
     assert len(result.details["compression"]) == 1
+    figures = result.details["compression"][0]
+    assert figures["case"] == 0 and figures["relus_after"] <= figures["relus_before"]
     assert (True in quick_calls) == (first_try == 0.0)

@@ -51,7 +51,8 @@ RANKS = {
     "verify.certcheck": 2,  # the independent checker: errors, spec and itself (test below)
     # 3: compression (the chain form is folded with its exact passes)
     "verify.compress": 3,
-    "verify.graph.chain": 3,
+    "verify.graph.chain": 3,  # the chain form read off the IR (no networkx)
+    "verify.graph.chain_graph": 3,  # chains to and from the flat networkx form compression rewrites
     # 4: modules of the compressed network
     "verify.modules": 4,
     # 5: bounds on modules and networks (backends, engines)
@@ -65,6 +66,7 @@ RANKS = {
     "verify.refine": 7,
     # 8: the check pipeline and what reads its results
     "verify.check": 8,
+    "verify.relational": 8,  # templated and relational properties: derivative bounds, products, pairs
     "verify.report": 8,
     "verify.testing": 8,
     # 9: the applications
@@ -79,9 +81,13 @@ RANKS = {
 #: Imports of verify modules inside functions, by importing module: (the modules it
 #: imports there, why).  Each keeps a third-party package out of a measured start-up.
 LAZY = {
-    "verify.check": ({"verify.falsify.combined"},
-                     "hypothesis loads only when a counterexample search runs: a chain its bounds settle "
-                     "loads none (tests/test_startup.py)"),
+    "verify.check": ({"verify.falsify.combined", "verify.compose", "verify.compress", "verify.graph.chain_graph"},
+                     "hypothesis loads only when a counterexample search runs, networkx only when a chain is "
+                     "compressed or composed for branch and bound: a chain its bounds settle loads neither "
+                     "(tests/test_startup.py)"),
+    "verify.falsify.corners": ({"verify.graph.chain_graph", "verify.graph.extract"},
+                               "networkx loads only for a network that is a chain once its convolutions are "
+                               "written out densely, not for a dense chain (tests/test_startup.py)"),
     "verify.compose.policy": ({"verify.bounds.z3_backend"},
                               "z3 loads only when a module is bounded exactly (tests/test_startup.py)"),
     "verify.gate.worker": ({"verify.check", "verify.model.network"},
@@ -104,6 +110,10 @@ DYNAMIC = {
     "verify.cli": "the command line imports the one command module that runs (the cached gate's process "
                   "imports no torch: tests/gate/test_cached_startup.py)",
     "verify.batch": "the worker process imports verify.batch_worker (torch); the supervisor must not",
+    "verify.graph": "extract_graph and evaluate_graph (networkx) load on first use, so that the chain form "
+                    "(verify.graph.chain, on every check of a dense chain) loads no networkx",
+    "verify.model.onnx_lite": "imports onnx's protobuf and checker modules (not verify's) without the onnx "
+                              "package's __init__ (ml_dtypes, 0.86 s): tests/model/test_onnx_lite.py",
 }
 
 #: Inside-function imports of verify/certcheck/, which is being reworked by another change

@@ -39,12 +39,8 @@ from verify.bounds.chain_bounder import ChainBounder
 from verify.bounds.dag import DagBounder
 from verify.certcheck import check_certificate
 from verify.certificate.build import build_certificate, dag_proof
-from verify.compose import modular_proof
-from verify.compress import compress
-from verify.errors import ModelError
 from verify.falsify.base import Budget, Counterexample, replay_in_box
-from verify.graph import extract_graph
-from verify.graph.chain import LinearChain, chain_to_graph, graph_to_chain
+from verify.graph.chain import LinearChain, chain_from_ir
 from verify.model.network import Model
 from verify.numerics import ABSOLUTE_SAFETY, RELATIVE_SAFETY, decision_threshold  # noqa: F401  (re-exported)
 from verify.refine import INPUT_SPLIT_MAX_DIMS, case_rows, prove_case, set_threads
@@ -390,7 +386,9 @@ def _refine(run: _Pipeline, chain: Any, open_cases: list[int], method: str, wors
         threshold = decision_threshold(_case_scale(chain, case))
         outcome = _modular(run, chain, case, ci, deadline, threshold)
         if outcome is None:
-            work, folded = _compressed(run, chain, case, ci) if options.compress else (chain, False)
+            # a case the incomplete pass closed needs no compression: its proof is the root's bound
+            work, folded = _compressed(run, chain, case, ci) if options.compress and ci in open_cases \
+                else (chain, False)
             outcome = prove_case(work, case, ci, deadline, threshold, run.progress, is_unsafe, folded=folded,
                                  original=chain, search=search if first_try is None else None)
         outcomes.append(outcome)
@@ -458,6 +456,8 @@ def _modular(run: _Pipeline, chain: Any, case: Case, ci: int, deadline: float, t
     already covers what it proves (benchmarks/compose.py measures both)."""
     if not run.options.modular or chain.n_inputs <= INPUT_SPLIT_MAX_DIMS:
         return None
+    from verify.compose import modular_proof  # here: composition and compression import networkx (start-up)
+
     run.progress("module composition")
     limit = time.monotonic() + 0.1 * max(0.0, deadline - time.monotonic())
     return modular_proof(chain, case, ci, min(deadline, limit), threshold)
@@ -466,6 +466,9 @@ def _modular(run: _Pipeline, chain: Any, case: Case, ci: int, deadline: float, t
 def _compressed(run: _Pipeline, chain: Any, case: Case, ci: int) -> tuple[Any, bool]:
     """The chain compressed on the case's box and sliced to its rows (or the chain itself when
     compression does not give a chain); records the figures in the result details."""
+    from verify.compress import compress  # here: networkx, 0.15-0.22 s of start-up, for branch and bound only
+    from verify.graph.chain_graph import chain_to_graph, graph_to_chain
+
     C, d, _ = case_rows(case)
     if not C.shape[0]:
         return chain, False
@@ -486,19 +489,10 @@ def _replay(run: _Pipeline, x: np.ndarray | None, case_index: int) -> Counterexa
     return replay_in_box(run.model, run.prop, x, "bab", case_index)
 
 
-#: IR ops of the networks the chain engine takes (dense layers and ReLUs, after folding).
-CHAIN_OPS = frozenset({"linear", "affine", "reshape", "relu"})
-
-
 def _chain(model: Model) -> LinearChain | None:
     """The model as a chain of dense affine layers and ReLUs, or None when it is not one
     (convolutions, pooling, joins and other activations go to the IR engine)."""
-    if model.ir is None or not set(model.ir.op_counts()) <= CHAIN_OPS or not model.ir.is_chain():
-        return None
-    try:
-        return graph_to_chain(extract_graph(model))
-    except ModelError:
-        return None
+    return None if model.ir is None else chain_from_ir(model.ir)
 
 
 def _case_scale(chain: Any, case: Case) -> float:

@@ -7,7 +7,7 @@ from fractions import Fraction
 import networkx as nx
 import numpy as np
 
-from verify.graph import evaluate_graph
+from verify.graph.evaluate import evaluate_graph
 
 
 def outputs(graph: nx.DiGraph, x: np.ndarray, C: np.ndarray | None = None, d: np.ndarray | None = None) -> np.ndarray:

@@ -17,8 +17,9 @@ from tests.conftest import benchmark_dir
 from verify.compress import case_rows, compress
 from verify.compress.layers import LayerNet, from_graph
 from verify.compress.stable_relus import delete
-from verify.graph import evaluate_graph, extract_graph
-from verify.graph.chain import graph_to_chain
+from verify.graph.chain_graph import graph_to_chain
+from verify.graph.evaluate import evaluate_graph
+from verify.graph.extract import extract_graph
 from verify.model.network import load_model
 from verify.spec import load_spec
 

@@ -19,8 +19,9 @@ from verify.compress import (
     slice_to_property,
 )
 from verify.compress.report import count_relus
-from verify.graph import evaluate_graph, extract_graph
-from verify.graph.chain import graph_to_chain
+from verify.graph.chain_graph import graph_to_chain
+from verify.graph.evaluate import evaluate_graph
+from verify.graph.extract import extract_graph
 from verify.model.network import load_model
 
 torch.set_num_threads(1)

@@ -10,7 +10,8 @@ import torch
 
 from tests import graph_nets, nets
 from tests.conftest import ROOT, benchmark_dir
-from verify.graph import evaluate_graph, extract_graph
+from verify.graph.evaluate import evaluate_graph
+from verify.graph.extract import extract_graph
 from verify.model.network import load_model
 
 torch.set_num_threads(1)

@@ -9,7 +9,7 @@ from tests import graph_nets
 from tests.conftest import benchmark_dir
 from verify.compress import case_rows, compress
 from verify.compress.layers import INPUT, from_graph
-from verify.graph import extract_graph
+from verify.graph.extract import extract_graph
 from verify.model.network import load_model
 from verify.modules import module_graph, split_modules
 from verify.spec import load_spec

@@ -31,8 +31,9 @@ from verify.bounds.backend import BackendFailed, ChainModule, ModuleClaim, RowSp
 from verify.bounds.linear_relax import crown_bounds
 from verify.certificate.modules import modules_proof
 from verify.compose.policy import Policy
-from verify.graph import extract_graph
-from verify.graph.chain import LinearChain, chain_to_graph, graph_to_chain
+from verify.graph.chain import LinearChain
+from verify.graph.chain_graph import chain_to_graph, graph_to_chain
+from verify.graph.extract import extract_graph
 from verify.model.network import load_model
 from verify.modules import split_modules
 from verify.refine import case_rows

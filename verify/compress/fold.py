@@ -10,28 +10,14 @@ neighbouring Conv/Linear, since all of them are affine nodes after extraction.
 from __future__ import annotations
 
 import networkx as nx
-import numpy as np
 
 from verify.compress.report import PassReport, count_weights
+from verify.graph.chain import compose_affine
 
 
 def _only_successor(graph: nx.DiGraph, node: str) -> str | None:
     succ = list(graph.successors(node))
     return succ[0] if len(succ) == 1 else None
-
-
-def _compose(W2: np.ndarray, b2: np.ndarray, W1: np.ndarray, b1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The affine map ``x -> W2 (W1 x + b1) + b2`` (either W may be a diagonal vector)."""
-    if W2.ndim == 1 and W1.ndim == 1:
-        W = W2 * W1
-    elif W2.ndim == 1:
-        W = W2[:, None] * W1
-    elif W1.ndim == 1:
-        W = W2 * W1[None, :]
-    else:
-        W = W2 @ W1
-    b = (W2 * b1 if W2.ndim == 1 else W2 @ b1) + b2
-    return W, b
 
 
 def drop_identities(graph: nx.DiGraph) -> tuple[nx.DiGraph, PassReport]:
@@ -65,7 +51,7 @@ def fold_affine(graph: nx.DiGraph) -> tuple[nx.DiGraph, PassReport]:
             if nxt is None or g.nodes[nxt]["op"] != "affine" or node == g.graph["output"]:
                 continue
             a, b = g.nodes[node], g.nodes[nxt]
-            W, bias = _compose(b["W"], b["b"], a["W"], a["b"])
+            W, bias = compose_affine(b["W"], b["b"], a["W"], a["b"])
             b["W"], b["b"] = W, bias
             b["origin"] = list(a["origin"]) + list(b["origin"])
             (src,) = list(g.predecessors(node))

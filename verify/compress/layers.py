@@ -15,7 +15,7 @@ is a row, its incoming weights a row of the ``M`` blocks and its outgoing weight
 column of its consumers' blocks, so deleting, substituting or merging neurons is a few
 array operations.  :meth:`LayerNet.to_graph` writes the form back as a graph that
 :func:`verify.graph.evaluate.evaluate_graph` runs and, when it is a chain,
-:func:`verify.graph.chain.graph_to_chain` reads.
+:func:`verify.graph.chain_graph.graph_to_chain` reads.
 
 Traceability: each layer keeps ``source`` (the name of the ReLU/non-linear node of the
 original graph it comes from) and ``neuron_ids`` (for each of its outputs, the index in

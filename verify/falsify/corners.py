@@ -24,8 +24,7 @@ from verify.bounds.adam import Adam
 from verify.bounds.linear_relax import crown_bounds, optimize_alpha
 from verify.errors import ModelError
 from verify.falsify.base import Budget, Counterexample, SearchStats, confirm, float32_box
-from verify.graph import extract_graph
-from verify.graph.chain import chain_eval, graph_to_chain
+from verify.graph.chain import chain_eval, chain_from_ir
 from verify.model.network import Model
 from verify.spec.property import Case, Property
 
@@ -74,9 +73,16 @@ class BoundCornerSearch:
 
     def search(self, model: Model, prop: Property, budget: Budget, seed: int = 0) -> Counterexample | None:
         self.stats = SearchStats()
-        try:
-            chain = graph_to_chain(extract_graph(model))
-        except ModelError:
+        chain = None if model.ir is None else chain_from_ir(model.ir)
+        if chain is None:  # convolutions written out as dense matrices may still make a chain
+            from verify.graph.chain_graph import graph_to_chain  # here: networkx (start-up of dense chains)
+            from verify.graph.extract import extract_graph
+
+            try:
+                chain = graph_to_chain(extract_graph(model))
+            except ModelError:
+                chain = None
+        if chain is None:
             return None  # not a chain of affine maps and ReLUs: nothing to bound here
         Ws, bs = chain.torch()
         for ci, case in enumerate(prop.cases):

@@ -5,17 +5,22 @@ chains once identities are dropped and consecutive affine nodes folded.  The cha
 what the batched bound engine and branch-and-bound work on.  ``neuron_ids[k]`` keeps,
 for each hidden neuron of ReLU layer ``k``, its index in the original ReLU node, so
 compression (which deletes neurons) stays traceable.
+
+:func:`chain_from_ir` reads the chain straight off the IR (no networkx: it is on the path
+of every ``verify check`` of a dense chain, and importing networkx took 0.15-0.22 s of
+start-up here); :mod:`verify.graph.chain_graph` converts between chains and the flat
+networkx form that compression rewrites.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
 import numpy as np
 import torch
 
-from verify.compress.fold import drop_identities, fold_affine
+from verify.ir.evaluate import dense_matrix
+from verify.ir.graph import Graph
 
 
 @dataclass
@@ -81,57 +86,70 @@ def chain_eval(Ws: list[torch.Tensor], bs: list[torch.Tensor], x: torch.Tensor) 
     return a
 
 
-def graph_to_chain(graph: nx.DiGraph) -> LinearChain | None:
-    """The chain form of a graph, or None when it is not a chain of affine and ReLU nodes."""
-    g, _ = drop_identities(graph)
-    g, _ = fold_affine(g)
-    order = list(nx.topological_sort(g))
-    if any(g.out_degree(n) > 1 or g.in_degree(n) > 1 for n in order):
+def compose_affine(W2: np.ndarray, b2: np.ndarray, W1: np.ndarray, b1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The affine map ``x -> W2 (W1 x + b1) + b2`` (either W may be a diagonal vector)."""
+    if W2.ndim == 1 and W1.ndim == 1:
+        W = W2 * W1
+    elif W2.ndim == 1:
+        W = W2[:, None] * W1
+    elif W1.ndim == 1:
+        W = W2 * W1[None, :]
+    else:
+        W = W2 @ W1
+    b = (W2 * b1 if W2.ndim == 1 else W2 @ b1) + b2
+    return W, b
+
+
+#: IR ops a dense chain is made of (reshapes are identities on flat vectors).
+CHAIN_OPS = frozenset({"linear", "affine", "reshape", "relu"})
+
+
+def chain_from_ir(ir: Graph) -> LinearChain | None:
+    """The chain form of an IR graph (consecutive affine ops folded, as
+    :func:`verify.compress.fold.fold_affine` folds them), or None when the graph is not a
+    chain of :data:`CHAIN_OPS` with an affine op before each ReLU."""
+    if not set(ir.op_counts()) <= CHAIN_OPS or not ir.is_chain():
         return None
-    ops = [g.nodes[n]["op"] for n in order]
-    if ops[0] != "input" or order[-1] != g.graph["output"]:
-        return None
-    weights, biases, relu_names, ids, sources = [], [], [], [], []
-    expect_affine = True
-    for name, op in zip(order[1:], ops[1:]):
-        data = g.nodes[name]
-        if expect_affine:
-            if op != "affine":
+    weights: list[np.ndarray] = []
+    biases: list[np.ndarray] = []
+    relu_names: list[str] = []
+    pending: tuple[np.ndarray, np.ndarray] | None = None
+    used = {"input"}
+    for node in ir.nodes:
+        if node.op == "reshape":
+            continue
+        if node.op == "relu":
+            if pending is None:
                 return None
-            W = data["W"]
-            weights.append(np.diag(W) if W.ndim == 1 else np.asarray(W, dtype=np.float64))
-            biases.append(np.asarray(data["b"], dtype=np.float64))
-            expect_affine = False
-        else:
-            if op != "relu":
-                return None
+            W, b = pending
+            weights.append(np.diag(W) if W.ndim == 1 else W)
+            biases.append(b)
+            name, k = node.name, 1
+            while name in used:  # as the flat graph names its nodes
+                name, k = f"{node.name}_{k}", k + 1
+            used.add(name)
             relu_names.append(name)
-            ids.append(np.asarray(data.get("neuron_ids", np.arange(data["size"]))))
-            sources.append(str(data.get("source", name)))
-            expect_affine = True
+            pending = None
+            continue
+        used.add(node.name)
+        if node.op == "affine":
+            shape = ir.values[node.inputs[0]].shape
+            scale, shift = node.attrs.get("scale"), node.attrs.get("shift")
+            W = np.broadcast_to(np.asarray(1.0 if scale is None else scale, dtype=np.float64), shape).reshape(-1)
+            b = np.broadcast_to(np.asarray(0.0 if shift is None else shift, dtype=np.float64), shape).reshape(-1)
+            W, b = W.copy(), b.copy()
+        else:
+            W, b = dense_matrix(ir, node)
+        pending = (W, b) if pending is None else compose_affine(W, b, *pending)
+    if pending is not None:
+        W, b = pending
+        weights.append(np.diag(W) if W.ndim == 1 else W)
+        biases.append(b)
     if not weights:
         return None
-    if expect_affine:  # the output is a ReLU: append an identity layer
+    if pending is None:  # the output is a ReLU: an identity layer follows
         n = weights[-1].shape[0]
         weights.append(np.eye(n))
         biases.append(np.zeros(n))
-    return LinearChain(weights, biases, relu_names, ids, sources)
-
-
-def chain_to_graph(chain: LinearChain) -> nx.DiGraph:
-    """The chain as a verify graph (affine and ReLU nodes); the inverse of :func:`graph_to_chain`."""
-    g = nx.DiGraph()
-    g.add_node("input", op="input", size=chain.n_inputs, shape=(chain.n_inputs,), origin=["input"])
-    prev = "input"
-    for k, (W, b) in enumerate(zip(chain.weights, chain.biases)):
-        name = f"affine{k}"
-        g.add_node(name, op="affine", size=W.shape[0], shape=(W.shape[0],), origin=[name], W=W, b=b)
-        g.add_edge(prev, name, port=0)
-        prev = name
-        if k < len(chain.weights) - 1:
-            relu = chain.relu_names[k]
-            g.add_node(relu, op="relu", size=W.shape[0], shape=(W.shape[0],), origin=[relu])
-            g.add_edge(prev, relu, port=0)
-            prev = relu
-    g.graph.update(output=prev, n_inputs=chain.n_inputs, n_outputs=chain.n_outputs)
-    return g
+    return LinearChain([np.asarray(w, dtype=np.float64) for w in weights],
+                       [np.asarray(b, dtype=np.float64) for b in biases], relu_names)

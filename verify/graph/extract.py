@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from verify.errors import ModelError
+from verify.ir.evaluate import dense_matrix
 from verify.ir.graph import Graph, Node
-from verify.ir.ops import run_node
 from verify.model.network import Model
 
 INPUT = "input"
@@ -80,30 +80,11 @@ def _attributes(ir: Graph, node: Node) -> dict[str, Any]:
         b = np.broadcast_to(np.asarray(0.0 if shift is None else shift, dtype=np.float64), shape).reshape(-1).copy()
         return {"op": "affine", "W": W, "b": b}
     if node.op in _AFFINE:
-        W, b = _dense(ir, node)
+        W, b = dense_matrix(ir, node)
         return {"op": "affine", "W": W, "b": b}
     if node.op == "max_pool":
         return {"op": "maxpool", "groups": _pool_groups(ir, node)}
     raise ModelError(f"node {node.name!r} ({node.op}) has no flat-graph form; it is bounded on the IR")
-
-
-def _dense(ir: Graph, node: Node) -> tuple[np.ndarray, np.ndarray]:
-    """Dense matrix and bias of a linear one-input op, by applying it to unit vectors in float64."""
-    in_shape = ir.values[node.inputs[0]].shape
-    n_in = ir.values[node.inputs[0]].size
-    n_out = ir.values[node.output].size
-    with torch.no_grad():
-        zero = torch.zeros((1, *in_shape), dtype=torch.float64)
-        b = run_node(node.op, [zero], node.attrs).reshape(-1).numpy().copy()
-        W = np.empty((n_out, n_in))
-        chunk = max(1, min(n_in, 4_000_000 // max(n_out, 1)))
-        for start in range(0, n_in, chunk):
-            stop = min(n_in, start + chunk)
-            basis = torch.zeros(stop - start, n_in, dtype=torch.float64)
-            basis[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
-            out = run_node(node.op, [basis.reshape(-1, *in_shape)], node.attrs).reshape(stop - start, -1).numpy()
-            W[:, start:stop] = (out - b).T
-    return W, b
 
 
 def _pool_groups(ir: Graph, node: Node) -> np.ndarray:

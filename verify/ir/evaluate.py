@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from verify.ir.graph import Graph
+from verify.ir.graph import Graph, Node
 from verify.ir.ops import run_node
 
 
@@ -28,3 +28,22 @@ def run_flat(graph: Graph, x: np.ndarray | torch.Tensor) -> np.ndarray:
         y = run(graph, xt)
     assert isinstance(y, torch.Tensor)
     return y.reshape(y.shape[0], -1).numpy()
+
+
+def dense_matrix(ir: Graph, node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """Dense matrix and bias of a linear one-input op, by applying it to unit vectors in float64."""
+    in_shape = ir.values[node.inputs[0]].shape
+    n_in = ir.values[node.inputs[0]].size
+    n_out = ir.values[node.output].size
+    with torch.no_grad():
+        zero = torch.zeros((1, *in_shape), dtype=torch.float64)
+        b = run_node(node.op, [zero], node.attrs).reshape(-1).numpy().copy()
+        W = np.empty((n_out, n_in))
+        chunk = max(1, min(n_in, 4_000_000 // max(n_out, 1)))
+        for start in range(0, n_in, chunk):
+            stop = min(n_in, start + chunk)
+            basis = torch.zeros(stop - start, n_in, dtype=torch.float64)
+            basis[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+            out = run_node(node.op, [basis.reshape(-1, *in_shape)], node.attrs).reshape(stop - start, -1).numpy()
+            W[:, start:stop] = (out - b).T
+    return W, b
