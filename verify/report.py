@@ -18,6 +18,10 @@ def format_check(result: Any) -> str:
     for key, value in result.details.items():
         if isinstance(value, (str, int, float)):
             lines.append(f"  {key}: {value}")
+    pair = result.details.get("pair_lines")
+    if pair:
+        lines.append("  counterexample pair (replayed on the original model(s)):")
+        lines.extend("    " + line for line in pair)
     if result.counterexample is not None:
         lines.append("  counterexample (replayed on the original model):")
         lines.append("  " + result.counterexample.witness().replace("\n", "\n  "))

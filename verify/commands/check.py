@@ -25,9 +25,10 @@ from verify.certificate import write_certificate
 from verify.check import UNKNOWN, CheckOptions, CheckResult, check
 from verify.cli import PROCESS_START, VERDICT_EXIT, progress_sink
 from verify.model import network
+from verify.relational import check_template
 from verify.report import format_check, format_error, format_summary
 from verify.runtime import run_with_watchdog, write_text
-from verify.spec import load_spec
+from verify.spec import Template, load_spec
 
 #: Spec files taken from a directory named as SPEC (files directly in it, sorted by name).
 SPEC_SUFFIXES = (".vnnlib", ".py")
@@ -105,9 +106,12 @@ def _run_one(args: argparse.Namespace) -> int:
     def work() -> CheckResult:  # loading counts against --timeout too
         model = network.load_model(args.model)
         prop = load_spec(args.spec, n_inputs=model.n_inputs, n_outputs=model.n_outputs, model_name=str(args.model),
-                         timeout=left())
+                         timeout=left(), templates=True)
         prop.check_fits(model.n_inputs, model.n_outputs, args.model)
-        return check(model, prop, _options(args, left() * 0.97, progress_sink(args)))
+        options = _options(args, left() * 0.97, progress_sink(args))
+        if isinstance(prop, Template):
+            return check_template(model, prop, options, args.spec)
+        return check(model, prop, options)
 
     def on_timeout() -> CheckResult:
         return CheckResult(UNKNOWN, time.monotonic() - start, "none", None, reason="timeout",
@@ -202,9 +206,12 @@ def _check_spec(args: argparse.Namespace, model: Any, spec: str, start: float,
 
     def work() -> Any:  # reading the spec counts against its --timeout too
         prop = load_spec(spec, n_inputs=model.n_inputs, n_outputs=model.n_outputs, model_name=str(args.model),
-                         timeout=left())
+                         timeout=left(), templates=True)
         prop.check_fits(model.n_inputs, model.n_outputs, args.model)
-        return check(model, prop, _options(args, left() * 0.97, sink if base_sink is not None else None))
+        options = _options(args, left() * 0.97, sink if base_sink is not None else None)
+        if isinstance(prop, Template):
+            return check_template(model, prop, options, spec)
+        return check(model, prop, options)
 
     try:
         result = run_with_watchdog(work, max(0.01, left() - EXIT_RESERVE), on_timeout)

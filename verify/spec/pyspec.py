@@ -31,6 +31,7 @@ from typing import Any
 
 from verify.errors import SpecError, SpecSyntaxError, VerifyError
 from verify.spec.property import Box, Case, Polytope, Property
+from verify.spec.templates import TEMPLATES, Template
 
 #: Seconds a Python spec file may take to define PROPERTY (less when the caller's timeout is).
 DEFAULT_SECONDS = 30.0
@@ -44,7 +45,7 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def load_python_spec(path: Path, source: bytes, timeout: float | None = None) -> Property:
+def load_python_spec(path: Path, source: bytes, timeout: float | None = None) -> Property | Template:
     """The property the Python spec file ``path`` (contents ``source``) defines."""
     seconds = DEFAULT_SECONDS if timeout is None else max(0.01, min(DEFAULT_SECONDS, float(timeout)))
     box: dict[str, Any] = {}
@@ -102,7 +103,7 @@ class _State:
                 pass
 
 
-def _run(path: Path, source: bytes) -> Property:
+def _run(path: Path, source: bytes) -> Property | Template:
     try:
         code = compile(source, str(path), "exec", dont_inherit=True)
     except SyntaxError as exc:
@@ -165,11 +166,13 @@ def _count(value: object, path: Path, what: str) -> int:
     return int(value)
 
 
-def _copy(value: object, path: Path) -> Property:
-    """A fresh, fully validated Property with the contents of ``value``."""
+def _copy(value: object, path: Path) -> Property | Template:
+    """A fresh, fully validated Property (or template) with the contents of ``value``."""
     if value is _MISSING:
         raise SpecError(f"{path}: a Python spec must define PROPERTY = make_property(...); this one defines "
                         "no PROPERTY")
+    if isinstance(value, Template):
+        return _copy_template(value, path)
     if not isinstance(value, Property):
         raise SpecError(f"{path}: PROPERTY is a {type(value).__name__}, expected a Property: define "
                         "PROPERTY = make_property(...)")
@@ -200,6 +203,22 @@ def _copy(value: object, path: Path) -> Property:
     name = getattr(value, "name", "property")
     name = str(name) if type(name) is str else "property"
     return _rebuilt(path, Property, tuple(cases), n_in, n_out, name=name)
+
+
+def _copy_template(value: Template, path: Path) -> Template:
+    """A template rebuilt by its own builder from its fields (so every parameter is validated again)."""
+    region = getattr(value, "region", None)
+    if not isinstance(region, Box):
+        raise SpecError(f"{path}: PROPERTY is malformed: its region is not a Box")
+    box = _rebuilt(path, Box, _sequence(region.lower_exact, path, "the region's lower bounds"),
+                   _sequence(region.upper_exact, path, "the region's upper bounds"))
+    params = {k: v for k, v in value.params().items()}
+    if "sensitive" in params:
+        params["sensitive"] = tuple(params["sensitive"])
+    try:
+        return TEMPLATES[value.KIND](box, **params)
+    except SpecError as exc:
+        raise SpecError(f"{path}: PROPERTY is malformed: {_one_line(str(exc))}") from None
 
 
 def _rebuilt(path: Path, cls: Any, *args: Any, **kwargs: Any) -> Any:
