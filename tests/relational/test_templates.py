@@ -74,7 +74,7 @@ def test_lipschitz_verified_at_a_point_and_falsified_at_half_the_certified_const
     assert loose.verdict == "verified", loose.to_json()
     L = loose.details["certified_L"]
     assert 0 < L <= 100.0
-    tight = check_template(model, lipschitz(region, L=L), OPTIONS)
+    tight = check_template(model, lipschitz(region, L=L * (1 + 1e-6)), OPTIONS)
     assert tight.verdict == "verified", tight.to_json()
     half = check_template(model, lipschitz(region, L=0.5 * L), OPTIONS)
     assert half.verdict == "falsified", half.to_json()
@@ -140,11 +140,16 @@ def test_through_verify_check_with_a_spec_file(tmp_path: Path) -> None:
     # the constructed model is monotone in feature 0 only; check feature 0 there
     spec0 = tmp_path / "mono0.py"
     spec0.write_text(spec.read_text().replace("feature=1", "feature=0"))
-    done = subprocess.run([*verify, "check", str(mono), str(spec0), "--json"], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT, env=env)
+    cert = tmp_path / "mono0.cert.json"
+    done = subprocess.run([*verify, "check", str(mono), str(spec0), "--json", "--certificate", str(cert)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     out = json.loads(done.stdout)
     assert out["verdict"] == "verified" and out["template"]["template"] == "monotone"
+    assert out["certificate_file"] == str(cert)
+    done = subprocess.run([*verify, "certcheck", str(mono), str(spec0), str(cert)], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=env)
+    assert done.returncode == 0 and done.stdout.startswith("VALID"), done.stdout + done.stderr
     done = subprocess.run([*verify, "check", str(other), str(spec)], capture_output=True, text=True, timeout=120,
                           cwd=ROOT, env=env)
     assert done.returncode == 1, done.stdout + done.stderr

@@ -40,6 +40,7 @@ from verify.certcheck.dag_bounds import DagBounder, SplitTerms
 from verify.certcheck.dag_network import DagNetwork, read_dag
 from verify.certcheck.encoding import decode_array
 from verify.certcheck.network import CheckerNetwork, UnsupportedModel, read_network
+from verify.certcheck.relational import RelationalClaimFailed, check_jacobian_proof
 from verify.certcheck.rigorous import down
 from verify.certcheck.schema import validate
 from verify.errors import CertificateError, InputFileError
@@ -214,7 +215,7 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
     :class:`~verify.spec.property.Property`, identified by its fingerprint); never raises
     for a false claim (returns invalid).  With ``deadline`` (``time.monotonic()``), a check
     still running then stops and returns ``valid=False, complete=False``."""
-    from verify.spec import Property, load_spec
+    from verify.spec import Property, Template, load_spec
 
     start = time.monotonic()
     _deadline[0] = deadline
@@ -237,7 +238,10 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
             raise ClaimFailed(f"spec: the {what} differs from the certificate's (the spec changed)")
         if cert.get("verdict") != "verified":
             raise ClaimFailed(f"verdict: the certificate claims {cert.get('verdict')!r}, not 'verified'")
-        prop = prop or load_spec(spec)
+        prop = prop or load_spec(spec, templates=True)
+        if isinstance(prop, Template):
+            claims = _check_template(model_bytes, prop, cert)
+            return CertReport(True, f"valid: {claims} claim(s) re-checked", claims, time.monotonic() - start)
         kinds = [c.get("kind") for c in cert.get("cases", []) if isinstance(c, dict)]
         net = dag = None
         if not kinds or any(k != "dag" for k in kinds):
@@ -279,12 +283,33 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
                 claims += check_modules(net, case, proof, f"case {index}")
             else:
                 raise ClaimFailed(f"case {index}: unknown proof kind {kind!r}")
-    except ClaimFailed as exc:
+    except (ClaimFailed, RelationalClaimFailed) as exc:
         return CertReport(False, str(exc), seconds=time.monotonic() - start)
     except OutOfTime:
         return CertReport(False, "not finished before the deadline (no claim found wrong so far)",
                           seconds=time.monotonic() - start, complete=False)
     return CertReport(True, f"valid: {claims} claim(s) re-checked", claims, time.monotonic() - start)
+
+
+def _check_template(model_bytes: bytes, template: Any, cert: dict[str, Any]) -> int:
+    """A templated property's certificate (:mod:`verify.certcheck.relational`): one ``jacobian`` proof."""
+    try:
+        dag = read_dag(model_bytes)
+    except UnsupportedModel as exc:
+        raise ClaimFailed(f"model: the checker cannot read it as a graph ({exc})") from None
+    if dag.n_inputs != template.region.n:
+        raise ClaimFailed("model/spec: the template's region and the model's input differ in size")
+    template.check_fits(dag.n_inputs, dag.n_outputs)
+    cases = cert.get("cases")
+    if not isinstance(cases, list) or len(cases) != 1 or cases[0].get("kind") != "jacobian":
+        raise ClaimFailed(f"cases: a {template.KIND} template needs exactly one jacobian proof")
+
+    def boxes(tree: dict[str, Any], lo: np.ndarray, hi: np.ndarray) -> tuple[Any, Any, list[int], list[int]]:
+        blo, bhi, parent, children, dim = _split_boxes(tree, lo, hi, "case 0")
+        leaves = [i for i in range(parent.shape[0]) if i not in children]
+        return blo, bhi, leaves, [int(dim[kids[0]]) for kids in children.values()]
+
+    return check_jacobian_proof(dag, template, cases[0], boxes, "case 0")
 
 
 def _polytope_rows(case: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -325,15 +350,19 @@ def _paths_and_depths(parent: np.ndarray, targets: Any) -> tuple[np.ndarray, np.
     return needed, depth
 
 
-def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], where: str) -> int:
-    body = proof["input-split"]
-    parent, dim, value, side = _tree_columns(body["tree"], where, parent=np.int64, dim=np.int64,
+def _split_boxes(tree: dict[str, Any], root_lo: np.ndarray, root_hi: np.ndarray, where: str
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[int]], np.ndarray]:
+    """The boxes of an input split tree (node 0: the root box; node ``i``: the ``side`` half of
+    ``parent[i]`` cut at ``value[i]`` along ``dim[i]``), checked: every parent earlier, every cut inside
+    its parent's box, every split node cut into exactly two halves of one cut.  Returns ``lo``, ``hi``
+    ``[n, n_inputs]``, ``parent``, the children of each split node and ``dim``."""
+    parent, dim, value, side = _tree_columns(tree, where, parent=np.int64, dim=np.int64,
                                              value=np.float64, side=np.int64)
     n = parent.shape[0]
-    n_in = net.n_inputs
+    n_in = root_lo.shape[0]
     lo = np.empty((n, n_in))
     hi = np.empty((n, n_in))
-    lo[0], hi[0] = case.box.lower, case.box.upper
+    lo[0], hi[0] = root_lo, root_hi
     children: dict[int, list[int]] = {}
     for i in range(1, n):
         p = int(parent[i])
@@ -352,6 +381,13 @@ def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], wh
         if len(kids) != 2 or {int(side[k]) for k in kids} != {0, 1} or dim[kids[0]] != dim[kids[1]] or \
                 value[kids[0]] != value[kids[1]]:
             raise ClaimFailed(f"{where}: node {p} is not split into exactly two halves of one cut")
+    return lo, hi, parent, children, dim
+
+
+def _check_input_split(net: CheckerNetwork, case: Any, proof: dict[str, Any], where: str) -> int:
+    body = proof["input-split"]
+    lo, hi, parent, children, _ = _split_boxes(body["tree"], case.box.lower, case.box.upper, where)
+    n = parent.shape[0]
     C, d_out, groups = _polytope_rows(case)
     closures = body["closures"]
     c_node = decode_array(closures["node"], f"{where}: closures.node").astype(np.int64)

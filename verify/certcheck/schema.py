@@ -21,7 +21,7 @@ from verify.errors import CertificateError
 #: Largest whole number accepted in a JSON field (indices, sizes).
 MAX_INT = 2**62
 INTEGER_DTYPES = {"<i8", "<i4", "<i2", "|i1", "|u1"}
-KINDS = ("input-split", "relu-split", "modules", "dag")
+KINDS = ("input-split", "relu-split", "modules", "dag", "jacobian")
 
 
 class _Checker:
@@ -118,13 +118,18 @@ def validate(cert: Any, name: str = "certificate") -> None:
             raise v.fail(f"{path}.kind", f"expected one of {', '.join(KINDS)}, got {kind!r:.40}")
         body = v.obj(v.get(case, kind, path), f"{path}.{kind}")
         {"input-split": _input_split, "relu-split": _relu_split, "modules": _modules,
-         "dag": _dag}[kind](v, body, f"{path}.{kind}")
+         "dag": _dag, "jacobian": _jacobian}[kind](v, body, f"{path}.{kind}")
 
 
 def _tree(v: _Checker, value: Any, path: str, int_columns: tuple[str, ...], float_columns: tuple[str, ...]) -> None:
     tree = v.obj(value, path)
     for col in int_columns + float_columns:
         v.array(v.get(tree, col, path), f"{path}.{col}", 1, integer=col in int_columns)
+
+
+def _jacobian(v: _Checker, body: dict[str, Any], path: str) -> None:
+    _tree(v, v.get(body, "tree", path), f"{path}.tree", ("parent", "dim", "side"), ("value",))
+    _tree(v, v.get(body, "closures", path), f"{path}.closures", ("node",), ("value",))
 
 
 def _input_split(v: _Checker, body: dict[str, Any], path: str) -> None:

@@ -154,6 +154,22 @@ def dag_proof(case_index: int, tree: Any) -> dict[str, Any]:
     return {"case": case_index, "kind": "dag", "dag": body}
 
 
+def jacobian_certificate(model: Any, spec_file: str, spec_sha256: str, template: Any, tree: Any) -> dict[str, Any]:
+    """The certificate of a ``monotone``, ``fair`` or ``lipschitz`` template proved on the leaves of
+    ``tree`` (:class:`verify.relational.boxes.BoxTree`); checked by :mod:`verify.certcheck.relational`."""
+    nodes = [n for n, _ in tree.closed]
+    body = {"tree": {"parent": encode_array(np.asarray(tree.parent, dtype=np.int64), "<i4"),
+                     "dim": encode_array(np.asarray(tree.dim, dtype=np.int64), "<i2"),
+                     "value": encode_array(np.asarray(tree.value, dtype=np.float64)),
+                     "side": encode_array(np.asarray(tree.side, dtype=np.int64), "|i1")},
+            "closures": {"node": encode_array(np.asarray(nodes, dtype=np.int64), "<i4"),
+                         "value": encode_array(np.asarray([v for _, v in tree.closed], dtype=np.float64))}}
+    return {"format": FORMAT, "version": VERSION, "producer": f"verify {__version__}", "semantics": SEMANTICS,
+            "model": {"file": str(model.path.name if model.path else model.name), "sha256": model.sha256},
+            "spec": {"file": spec_file, "sha256": spec_sha256}, "verdict": "verified",
+            "template": template.to_json(), "cases": [{"case": 0, "kind": "jacobian", "jacobian": body}]}
+
+
 def build_certificate(model: Any, prop: Any, proofs: list[dict[str, Any]], relu_sizes: list[int],
                       relu_names: list[str]) -> dict[str, Any]:
     cert: dict[str, Any] = {

@@ -16,7 +16,7 @@ from verify.errors import ManifestError, SpecError
 from verify.gate.family import ball_property, vnnlib_text, write_spec
 from verify.gate.manifest import FamilyEntry, Manifest, read_family_rows
 from verify.gate.worker import get_model
-from verify.spec import file_sha256, load_spec
+from verify.spec import Template, file_sha256, load_spec
 
 #: What each property of a family must achieve when the family has a ``min-verified-rate``:
 #: nothing row by row (the family's rate is the requirement).
@@ -89,12 +89,14 @@ def build_plan(manifest: Manifest, cache: Any) -> Plan:
     several = len(models) > 1
     items: list[Item] = []
     for prop_entry in manifest.properties:
-        prop = load_spec(prop_entry.spec)
+        prop = load_spec(prop_entry.spec, templates=True)
+        # a template (docs/relational.md) has no fingerprint of its own: its spec file's bytes name it
+        spec_sha = file_sha256(prop_entry.spec) if isinstance(prop, Template) else str(prop.sha256)
         for m in prop_entry.models:
             info = models[m]
             prop.check_fits(info.n_inputs, info.n_outputs, str(info.path))
             items.append(Item(qualified(prop_entry.name, m, several), prop_entry.name, m, info.path, info.sha256,
-                              prop_entry.spec, str(prop.sha256), prop_entry.timeout, prop_entry.require,
+                              prop_entry.spec, spec_sha, prop_entry.timeout, prop_entry.require,
                               description=prop_entry.description))
     families: list[FamilyRun] = []
     for fam in manifest.families:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from verify.gate.family import ball_property
 from verify.gate.options import NOT_IN_KEY
 from verify.runtime import run_with_watchdog
-from verify.spec import load_spec
+from verify.spec import Template, load_spec
 
 if TYPE_CHECKING:
     from verify.model.network import Model
@@ -51,12 +51,13 @@ def task_property(task: dict[str, Any]) -> Any:
         prop.source = str(task["spec_path"])  # the equivalent VNN-LIB file the certificate names
         prop.sha256 = task["spec_sha256"]
         return prop
-    return load_spec(task["spec_path"])
+    return load_spec(task["spec_path"], templates=True)
 
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Check one property; returns ``{"id", "result": CheckResult JSON, "certificate"}``."""
     from verify.check import UNKNOWN, CheckOptions, CheckResult, check  # here, not on top: it imports torch
+    from verify.relational import check_template
 
     start = time.monotonic()
     _check_option_names(task["options"], CheckOptions)
@@ -70,7 +71,11 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         return CheckResult(UNKNOWN, time.monotonic() - start, "none", None, reason="timeout",
                            model=str(task["model_path"]), spec=str(task["spec_path"]))
 
-    result = run_with_watchdog(lambda: check(model, prop, options), timeout, on_timeout)
+    if isinstance(prop, Template):  # a templated property (docs/relational.md)
+        result = run_with_watchdog(lambda: check_template(model, prop, options, task["spec_path"]), timeout,
+                                   on_timeout)
+    else:
+        result = run_with_watchdog(lambda: check(model, prop, options), timeout, on_timeout)
     result.seconds = time.monotonic() - start
     return {"id": task["id"], "result": result.to_json(), "certificate": result.certificate}
 

@@ -12,10 +12,13 @@ The result's ``details["template"]`` names the template and its parameters.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from pathlib import Path
 
+from verify.certcheck import check_certificate
+from verify.certificate.build import jacobian_certificate
 from verify.check import FALSIFIED, UNKNOWN, VERIFIED, CheckOptions, CheckResult, check
 from verify.errors import SpecError
 from verify.model.network import Model, load_model
@@ -76,9 +79,12 @@ def _derivative(model: Model, template: Monotone | Fair | Lipschitz, options: Ch
         margin = template.tolerance - outcome.certified
     else:
         margin = template.L - outcome.certified
+    certificate = None
     if outcome.status == "verified":
-        details["certificate"] = f"not written for {template.KIND} properties yet (issue 19)"
         verdict, method, reason = VERIFIED, "derivative-bounds", ""
+        certificate, rejected = _certify(model, template, outcome, options, spec, start)
+        if rejected:
+            verdict, reason = UNKNOWN, f"certificate rejected: {rejected}"
     elif outcome.status == "falsified":
         assert outcome.pair is not None
         details["pair"] = outcome.pair.to_json()
@@ -88,6 +94,26 @@ def _derivative(model: Model, template: Monotone | Fair | Lipschitz, options: Ch
         timed_out = time.monotonic() >= start + options.timeout
         verdict, method = UNKNOWN, "derivative-bounds"
         reason = "timeout" if timed_out else "bounds too loose (no counterexample pair found)"
-    return CheckResult(verdict, time.monotonic() - start, method,
-                       margin if margin is None or math.isfinite(margin) else None, None, reason,
-                       model=str(model.path or model.name), spec=spec, details=details)
+    result = CheckResult(verdict, time.monotonic() - start, method,
+                         margin if margin is None or math.isfinite(margin) else None, None, reason,
+                         model=str(model.path or model.name), spec=spec, details=details)
+    result.certificate = certificate if verdict == VERIFIED else None
+    if outcome.status == "verified" and certificate is None:
+        details["certificate"] = "not available: the spec is not a file"
+    return result
+
+
+def _certify(model: Model, template: Template, outcome: object, options: CheckOptions, spec: str,
+             start: float) -> tuple[dict | None, str]:
+    """The certificate of a verified derivative proof, re-checked by the independent checker (ONNX
+    models, with --recheck); (certificate, the checker's message when it rejects it)."""
+    path = Path(spec)
+    if not path.is_file() or getattr(outcome, "tree", None) is None:
+        return None, ""
+    cert = jacobian_certificate(model, path.name, hashlib.sha256(path.read_bytes()).hexdigest(), template,
+                                outcome.tree)  # type: ignore[attr-defined]
+    if options.recheck and model.kind == "onnx" and model.path is not None:
+        report = check_certificate(model.path, path, cert, deadline=start + options.timeout)
+        if report.complete and not report.valid:
+            return None, report.message
+    return cert, ""

@@ -32,11 +32,31 @@ Search = Callable[[float], PairCounterexample | None]
 
 
 @dataclass
+class BoxTree:
+    """The split tree (the ``input-split`` layout of certificates): node 0 is the region; node ``i`` is
+    the ``side`` half (0: below, 1: above) of ``parent[i]`` cut at ``value[i]`` along ``dim[i]``."""
+
+    parent: list[int] = field(default_factory=lambda: [-1])
+    dim: list[int] = field(default_factory=lambda: [0])
+    value: list[float] = field(default_factory=lambda: [0.0])
+    side: list[int] = field(default_factory=lambda: [0])
+    closed: list[tuple[int, float]] = field(default_factory=list)  # (node, value) of each closed leaf
+
+    def add(self, parent: int, dim: int, value: float, side: int) -> int:
+        self.parent.append(parent)
+        self.dim.append(dim)
+        self.value.append(float(value))
+        self.side.append(side)
+        return len(self.parent) - 1
+
+
+@dataclass
 class BoxOutcome:
     status: str  # verified, falsified, open
     values: list[float]  # the leaves' values (closed and open): together they cover the region
     pair: PairCounterexample | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    tree: BoxTree = field(default_factory=BoxTree)
 
 
 def prove_on_boxes(lower: np.ndarray, upper: np.ndarray, bound: Callable[[torch.Tensor, torch.Tensor], list[float]],
@@ -46,22 +66,24 @@ def prove_on_boxes(lower: np.ndarray, upper: np.ndarray, bound: Callable[[torch.
     start = time.monotonic()
     root_lo, root_hi = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
     root_width = np.where(root_hi > root_lo, root_hi - root_lo, 1.0)
-    queue: list[tuple[float, int, np.ndarray, np.ndarray, float]] = []
+    queue: list[tuple[float, int, np.ndarray, np.ndarray, float, int]] = []
     closed: list[float] = []
     counter = boxes = 0
-    pending = [(root_lo, root_hi)]
+    tree = BoxTree()
+    pending = [(root_lo, root_hi, 0)]
     searched = search is None
     while pending:
         lo = torch.as_tensor(np.stack([p[0] for p in pending]))
         hi = torch.as_tensor(np.stack([p[1] for p in pending]))
         values = bound(lo, hi)
         boxes += len(pending)
-        for (plo, phi), value in zip(pending, values):
+        for (plo, phi, node), value in zip(pending, values):
             if closes(value):
                 closed.append(value)
+                tree.closed.append((node, value))
             else:
                 counter += 1
-                heapq.heappush(queue, (-gap(value), counter, plo, phi, value))
+                heapq.heappush(queue, (-gap(value), counter, plo, phi, value, node))
         if not queue:
             break
         if not searched:  # the region's bound did not settle it: a short pair search first
@@ -69,7 +91,7 @@ def prove_on_boxes(lower: np.ndarray, upper: np.ndarray, bound: Callable[[torch.
             pair = search(min(deadline, time.monotonic() + FIRST_SEARCH_SHARE * (deadline - start)))  # type: ignore[misc]
             if pair is not None:
                 return BoxOutcome("falsified", closed + [e[4] for e in queue], pair,
-                                  {"boxes": boxes, "open": len(queue)})
+                                  {"boxes": boxes, "open": len(queue)}, tree)
         if progress is not None:
             progress(f"{label}: {len(queue)} open boxes, {boxes} bounded")
         if not split_dims or time.monotonic() >= deadline:
@@ -78,7 +100,7 @@ def prove_on_boxes(lower: np.ndarray, upper: np.ndarray, bound: Callable[[torch.
         while queue and len(pending) < cap:
             entry = heapq.heappop(queue)
             popped.append(entry)
-            _, _, plo, phi, _ = entry
+            _, _, plo, phi, _, node = entry
             rel = np.full(root_lo.size, -1.0)
             rel[split_dims] = ((phi - plo) / root_width)[split_dims]
             d = int(np.argmax(rel))
@@ -88,17 +110,28 @@ def prove_on_boxes(lower: np.ndarray, upper: np.ndarray, bound: Callable[[torch.
             mid = (plo[d] + phi[d]) / 2
             a_hi, b_lo = phi.copy(), plo.copy()
             a_hi[d], b_lo[d] = mid, mid
-            pending += [(plo, a_hi), (b_lo, phi)]
+            pending += [(plo, a_hi, -1), (b_lo, phi, -1), (node, d, mid)]  # children numbered once bounded
         if not pending:  # the boxes taken go back (their bounds still cover their parts of the region)
             for entry in popped:
                 heapq.heappush(queue, entry)
             break
-    stats = {"boxes": boxes, "open": len(queue)}
+        pending = _numbered(pending, tree)
+    stats = {"boxes": boxes, "open": len(queue), "tree_nodes": len(tree.parent)}
     values = closed + [e[4] for e in queue]
     if not queue:
-        return BoxOutcome("verified", values, None, stats)
+        return BoxOutcome("verified", values, None, stats, tree)
     if search is not None and time.monotonic() < deadline:
         pair = search(deadline)
         if pair is not None:
-            return BoxOutcome("falsified", values, pair, stats)
-    return BoxOutcome("open", values, None, stats)
+            return BoxOutcome("falsified", values, pair, stats, tree)
+    return BoxOutcome("open", values, None, stats, tree)
+
+
+def _numbered(pending: list[Any], tree: BoxTree) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """The children of a round with their tree nodes (entries come as two children then their cut)."""
+    out = []
+    for k in range(0, len(pending), 3):
+        (alo, ahi, _), (blo, bhi, _), (parent, d, mid) = pending[k:k + 3]
+        out.append((alo, ahi, tree.add(parent, d, mid, 0)))
+        out.append((blo, bhi, tree.add(parent, d, mid, 1)))
+    return out

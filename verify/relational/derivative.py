@@ -36,12 +36,14 @@ from verify.bounds.dag import DagBounder
 from verify.bounds.jacobian import jacobian_bounds
 from verify.ir.graph import Graph
 from verify.model.network import Model
-from verify.relational.boxes import prove_on_boxes
+from verify.relational.boxes import BoxTree, prove_on_boxes
 from verify.relational.pairs import PairCounterexample, PairSearch, exact, region_float32, search_pairs
 from verify.spec.templates import Fair, Lipschitz, Monotone
 
 #: Inputs of at most this many dimensions get their region split; larger ones the region's bound only.
 SPLIT_MAX_DIMS = 16
+#: What a box's bound must clear its template's limit by (relative to the limit), unless it is exactly 0.
+SLACK = 1e-9
 #: Most elements of the tangent tensors one bounding call builds (boxes x features x largest value).
 CALL_ELEMENTS = 2e7
 
@@ -55,6 +57,7 @@ class DerivativeOutcome:
     #                   largest bound of the change; lipschitz: the certified constant
     pair: PairCounterexample | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    tree: BoxTree | None = None  # the proof, when verified
 
 
 class _Rule:
@@ -87,11 +90,13 @@ class _Rule:
         return float(mag.sum(axis=1).max() * (1 + 1e-12))
 
     def closes(self, value: float) -> bool:
+        """Whether the float64 value proves the box, with :data:`SLACK` to spare for the checker's
+        rigorous recomputation (an exact 0, from products of exact zeros, needs none: it recomputes 0)."""
         if isinstance(self.t, Monotone):
-            return value >= 0.0
+            return value == 0.0 or value > SLACK
         if isinstance(self.t, Fair):
-            return value <= self.t.tolerance
-        return value <= self.t.L
+            return value == 0.0 or value <= self.t.tolerance - SLACK * (1 + self.t.tolerance)
+        return value <= self.t.L - SLACK * (1 + self.t.L)
 
     def gap(self, value: float) -> float:
         """How far from closing (larger: worse), for the order of the queue."""
@@ -204,7 +209,7 @@ def prove_derivative(template: Template, model: Model, deadline: float, seed: in
     out = prove_on_boxes(template.region.lower, template.region.upper, bound, rule.closes, rule.gap, split_dims, cap,
                          deadline, find if search is not None else None, progress, "derivative bounds")
     certified = _certified(template, out.values)
-    return DerivativeOutcome(out.status, certified, out.pair, out.stats)
+    return DerivativeOutcome(out.status, certified, out.pair, out.stats, out.tree)
 
 
 def _certified(template: Template, values: list[float]) -> float:

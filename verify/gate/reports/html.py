@@ -70,7 +70,8 @@ def _property_row(p: dict[str, Any]) -> list[str]:
     cert = p.get("certificate")
     cert_cell = "-" if not cert else (f'<a href="{_e(cert["file"])}">{_e(Path(cert["file"]).name)}</a>'
                                       if cert.get("file") else "in memory")
-    cex_cell = f'<a href="#cex-{_anchor(p["id"])}">x, y</a>' if p.get("counterexample") else "-"
+    cex_cell = f'<a href="#cex-{_anchor(p["id"])}">x, y</a>' if p.get("counterexample") else \
+        f'<a href="#cex-{_anchor(p["id"])}">pair</a>' if (p.get("details") or {}).get("pair") else "-"
     cached = "re-checked" if (p.get("cache") or {}).get("hit") else "-"
     description = f'<div class="muted">{_e(p["description"])}</div>' if p.get("description") else ""
     return [_td(f'<span id="{_anchor(p["id"])}">{_e(p["id"])}</span>{description}'), _td(_e(p["model"])),
@@ -135,6 +136,23 @@ def _baseline_section(report: dict[str, Any]) -> str:
         out.append(f"<p>Family {_e(r['id'])}: verified rate {100 * r['before']:.1f}% &rarr; {100 * r['now']:.1f}%</p>")
     if base["removed"]:
         out.append(f"<p class=\"muted\">No longer in the manifest: {_e(', '.join(base['removed']))}</p>")
+    return "\n".join(out)
+
+
+def _pairs(report: dict[str, Any]) -> str:
+    """Counterexample pairs of templated properties: both inputs and both outputs side by side."""
+    found = [p for p in report["properties"] if (p.get("details") or {}).get("pair")]
+    if not found:
+        return ""
+    out = ["<h2>Counterexample pairs</h2><p class=\"muted\">Each pair was replayed on the original model(s) "
+           "(onnxruntime) and checked exactly against the template.</p>"]
+    for p in found[:MAX_FAMILY_ROWS]:
+        pair = p["details"]["pair"]
+        rows = "".join(f"<tr><td>{_e(k)}</td><td class=\"num\">{_e(', '.join(f'{v:.9g}' for v in pair[key]))}</td></tr>"
+                       for k, key in (("x", "x"), ("x'", "x_prime"), ("y", "y"), ("y'", "y_prime")))
+        out.append(f'<h3 id="cex-{_anchor(p["id"])}">{_e(p["id"])}</h3>'
+                   f"<p class=\"muted\">{_e(pair.get('violation'))}; found by {_e(pair.get('method'))}</p>"
+                   f"<table><thead><tr><th>pair</th><th>values</th></tr></thead><tbody>{rows}</tbody></table>")
     return "\n".join(out)
 
 
@@ -214,6 +232,6 @@ def render_html(report: dict[str, Any], pictures: dict[str, dict[str, Any]] | No
     if report["failures"]:
         parts.append("<h2>Failures</h2><ul>" + "".join(
             f'<li class="status-{_e(f["status"])}">{_e(f["message"])}</li>' for f in report["failures"]) + "</ul>")
-    parts += [_baseline_section(report), _counterexamples(report), _certificates(report),
+    parts += [_baseline_section(report), _counterexamples(report), _pairs(report), _certificates(report),
               _pictures(report, pictures or {}), "</body></html>"]
     return "\n".join(p for p in parts if p) + "\n"

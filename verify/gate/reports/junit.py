@@ -103,6 +103,12 @@ def _summary(p: dict[str, Any]) -> str:
         lines.append(f"reason: {p['reason']}")
     if (p.get("cache") or {}).get("hit"):
         lines.append("from the cache (re-checked)")
+    pair = (p.get("details") or {}).get("pair")
+    if pair:
+        lines.append("counterexample pair (replayed on the original model(s)):")
+        for key, label in (("x", "x "), ("x_prime", "x'"), ("y", "y "), ("y_prime", "y'")):
+            lines.append(f"  {label} = [" + ", ".join(f"{v:.9g}" for v in pair[key]) + "]")
+        lines.append(f"  {pair['violation']}")
     cex = p.get("counterexample")
     if cex:
         lines.append("counterexample (replayed on the original model):")
