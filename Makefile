@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 example: $(STAMP)
 	$(BIN)/python examples/make_example.py
+	$(BIN)/python examples/make_relational.py
 
 test: $(STAMP)
 	bash .ci/ensure_chromium.sh
