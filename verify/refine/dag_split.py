@@ -248,10 +248,16 @@ class DagBab:
         pending = [root]
         rounds = bounded = 0
         min_lb = np.inf
+        per = 0.0  # seconds per domain of the last bounding call (0 before the first)
         while pending:
+            if rounds and time.monotonic() + 1.1 * per * len(pending) > deadline:
+                # this call would end after the deadline (a bound of a large network takes seconds): stop here,
+                # with the pending domains' parents' bounds as the answer's
+                return DagResult("open", tree, min_lb, None, bounded, rounds)
             t0 = time.monotonic()
             results = self._bound(pending, C, d, groups)
             elapsed = time.monotonic() - t0
+            per = elapsed / max(1, len(pending))
             bounded += len(pending)
             rounds += 1
             for dm, (margins, empty, x_min, beta) in zip(pending, results):
@@ -276,7 +282,6 @@ class DagBab:
                 if x is not None:
                     return DagResult("candidate", tree, -np.inf, np.asarray(x, dtype=np.float64), bounded, rounds)
             # the next batch: as many as fit in a second and in memory
-            per = elapsed / max(1, len(pending))
             batch = int(max(1, min(64, 2 * batch, 1.0 / max(per, 1e-4), self._memory_cap(C.shape[0]))))
             pending = []
             while not pending:
@@ -292,6 +297,8 @@ class DagBab:
                         stuck.append(dm)
                     else:
                         pending.extend(children)
+                if stuck and time.monotonic() + 1.1 * per * len(stuck) * BETA_LAST_STEPS / BETA_STEPS > deadline:
+                    return DagResult("open", tree, min(dm.worst for dm in stuck), None, bounded, rounds)
                 if stuck:  # no neuron left to split: longer-optimised betas may still close them, else the box is split
                     bounded += len(stuck)
                     for dm, (margins, empty, _, beta) in zip(stuck, self._bound(stuck, C, d, groups, BETA_LAST_STEPS)):
