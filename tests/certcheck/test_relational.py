@@ -47,7 +47,7 @@ def _spec(tmp_path: Path, name: str, call: str) -> Path:
 def _verified(model_path: Path, spec: Path) -> dict[str, Any]:
     result = check_template(load_model(model_path), load_spec(spec, templates=True), OPTIONS, spec_path=spec)
     assert result.verdict == "verified", result.to_json()
-    assert result.certificate is not None and result.certificate["cases"][0]["kind"] == "jacobian"
+    assert result.certificate is not None and result.certificate["cases"][0]["kind"] in ("jacobian", "difference")
     return result.certificate
 
 
@@ -162,3 +162,43 @@ def test_checker_jacobian_bounds_contain_sampled_gradients(tmp_path: Path, seed:
             J = torch.autograd.functional.jacobian(f, torch.as_tensor(x)).numpy()
             assert np.all(J >= jl[b] - 1e-12) and np.all(J <= ju[b] + 1e-12)
     assert decode_array(encode_array(np.zeros(1)), "x").shape == (1,)
+
+
+def test_equivalence_certificate_and_its_mutations(tmp_path: Path) -> None:
+    layers = nets.random_layers(6, [3, 8, 2])
+    f_path = nets.mlp(tmp_path / "f.onnx", *layers)
+    g_path = nets.pruned(layers, tmp_path / "g.onnx", threshold=0.15)
+    spec = _spec(tmp_path, "eq", f"__import__('verify.spec').spec.equivalent({REGION}, 'g.onnx', delta=5.0)")
+    cert = _verified(f_path, spec)
+    assert cert["cases"][0]["kind"] == "difference" and cert["other_model"]["sha256"] == _sha(g_path)
+    assert check_certificate(f_path, spec, cert).valid
+    _set_weight(g_path, "W1", (0, 0), 50.0)  # now they differ by far more than 5 somewhere
+    report = check_certificate(f_path, spec, cert)
+    assert not report.valid and "other_model" in report.message
+    cert["other_model"]["sha256"] = _sha(g_path)
+    report = check_certificate(f_path, spec, cert)
+    assert not report.valid and "may reach" in report.message, report.message
+    nets.standard(g_path, seed=9, sizes=(3, 5, 2))  # another structure
+    cert["other_model"]["sha256"] = _sha(g_path)
+    report = check_certificate(f_path, spec, cert)
+    assert not report.valid and "not one structure" in report.message
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_checker_difference_bounds_contain_sampled_differences(tmp_path: Path, seed: int) -> None:
+    from verify.certcheck.relational import difference_intervals
+
+    layers = nets.random_layers(seed, [3, 8, 8, 2])
+    f_path = nets.mlp(tmp_path / "f.onnx", *layers)
+    rng = np.random.default_rng(seed)
+    moved = ([W + rng.uniform(-0.05, 0.05, W.shape).astype(np.float32) for W in layers[0]], layers[1])
+    g_path = nets.mlp(tmp_path / "g.onnx", *moved)
+    f, g = read_dag(f_path), read_dag(g_path)
+    lo = rng.uniform(-1, 0.5, (4, 3))
+    hi = lo + rng.uniform(0, 0.5, (4, 3))
+    dl, du = difference_intervals(f, g, DagBounder(g).bounds(lo, hi))
+    fm, gm = load_model(f_path), load_model(g_path)
+    for b in range(4):
+        xs = lo[b] + rng.uniform(0, 1, (200, 3)) * (hi[b] - lo[b])
+        d = (fm.forward64(xs) - gm.forward64(xs)).numpy()
+        assert np.all(d >= dl[b] - 1e-12) and np.all(d <= du[b] + 1e-12)

@@ -72,3 +72,76 @@ def test_templates_in_a_gate_with_reports(tmp_path: Path, browser: str | None) -
     links = [link for link in seen["links"]
              if link["href"].startswith("#cex-") and "not-monotone-in-x1" in link["href"]]
     assert links and all(link["target"] for link in links)
+
+
+INLINE = """timeout = 30
+[models]
+mono = "mono.onnx"
+mlp = "mlp.onnx"
+
+[[properties]]
+name = "monotone-in-x0"
+template = "monotone"
+lower = [-1, -1, -1]
+upper = [1, 1, 1]
+feature = 0
+models = ["mono"]
+
+[[properties]]
+name = "range"
+template = "output_range"
+center = [0.1, 0.2, 0.3]
+eps = 0.01
+output = 0
+lower_bound = -100
+upper_bound = 100
+models = ["mlp"]
+
+[[properties]]
+name = "not-monotone-in-x1"
+template = "monotone"
+lower = [-1, -1, -1]
+upper = [1, 1, 1]
+feature = 1
+models = ["mlp"]
+require = "none"
+"""
+
+
+def test_template_tables_in_the_manifest(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    write_manifest(root, INLINE)
+    run = gate(root, report=tmp_path / "rep", cache=False)
+    assert run.exit_code == 0, run.report["failures"]
+    props = by_id(run)
+    assert props["monotone-in-x0@mono"]["verdict"] == "verified"
+    assert props["range@mlp"]["verdict"] == "verified"
+    assert props["range@mlp"]["details"]["template"]["template"] == "output_range"
+    assert props["not-monotone-in-x1@mlp"]["verdict"] == "falsified"
+    spec = Path(props["monotone-in-x0@mono"]["spec"])
+    spec = spec if spec.is_absolute() else root / spec
+    assert spec.suffix == ".py" and "monotone(box([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]), feature=0)" in spec.read_text()
+    cert = json.loads((tmp_path / "rep" / props["monotone-in-x0@mono"]["certificate"]["file"]).read_text())
+    assert check_certificate(root / "mono.onnx", spec, cert).valid
+
+
+def test_template_tables_are_validated(tmp_path: Path) -> None:
+    from verify.errors import ManifestError
+    from verify.gate.manifest import load_manifest
+
+    root = _project(tmp_path)
+    cases = [('template = "monotone"\nlower = [0, 0, 0]\nupper = [1, 1, 1]\nfeature = -1', "feature must be"),
+             ('template = "monotone"\nfeature = 0', "needs a region"),
+             ('template = "fair"\nlower = [0]\nupper = [1]\nL = 2', "not a parameter of template 'fair'"),
+             ('template = "nonesuch"\nlower = [0]\nupper = [1]', "expected one of monotone"),
+             ('template = "monotone"\nspec = "mono0.py"\nlower = [0]\nupper = [1]', "either 'spec' or 'template'"),
+             ('spec = "mono0.py"\nfeature = 0', "belongs to a template"),
+             ('template = "equivalent"\nlower = [0]\nupper = [1]\nother = "missing.onnx"\ndelta = 1', "missing.onnx")]
+    for body, message in cases:
+        write_manifest(root, f'[models]\nm = "mono.onnx"\n[[properties]]\nname = "p"\n{body}\n')
+        try:
+            load_manifest(root / "verify.toml")
+        except ManifestError as exc:
+            assert message in str(exc) and "\n" not in str(exc), (body, str(exc))
+        else:
+            raise AssertionError(f"accepted: {body}")

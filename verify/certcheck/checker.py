@@ -40,7 +40,7 @@ from verify.certcheck.dag_bounds import DagBounder, SplitTerms
 from verify.certcheck.dag_network import DagNetwork, read_dag
 from verify.certcheck.encoding import decode_array
 from verify.certcheck.network import CheckerNetwork, UnsupportedModel, read_network
-from verify.certcheck.relational import RelationalClaimFailed, check_jacobian_proof
+from verify.certcheck.relational import RelationalClaimFailed, check_difference_proof, check_jacobian_proof
 from verify.certcheck.rigorous import down
 from verify.certcheck.schema import validate
 from verify.errors import CertificateError, InputFileError
@@ -240,7 +240,7 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
             raise ClaimFailed(f"verdict: the certificate claims {cert.get('verdict')!r}, not 'verified'")
         prop = prop or load_spec(spec, templates=True)
         if isinstance(prop, Template):
-            claims = _check_template(model_bytes, prop, cert)
+            claims = _check_template(model_bytes, prop, cert, Path(spec), limit)
             return CertReport(True, f"valid: {claims} claim(s) re-checked", claims, time.monotonic() - start)
         kinds = [c.get("kind") for c in cert.get("cases", []) if isinstance(c, dict)]
         net = dag = None
@@ -291,8 +291,10 @@ def check_certificate(model_path: str | Path, spec: str | Path | Any, cert: dict
     return CertReport(True, f"valid: {claims} claim(s) re-checked", claims, time.monotonic() - start)
 
 
-def _check_template(model_bytes: bytes, template: Any, cert: dict[str, Any]) -> int:
-    """A templated property's certificate (:mod:`verify.certcheck.relational`): one ``jacobian`` proof."""
+def _check_template(model_bytes: bytes, template: Any, cert: dict[str, Any], spec_path: Path, limit: int) -> int:
+    """A templated property's certificate (:mod:`verify.certcheck.relational`): one ``jacobian`` proof, or for
+    ``equivalent`` one ``difference`` proof about the model and the spec's other model file (relative to the
+    spec file's folder, hashed as the certificate says)."""
     try:
         dag = read_dag(model_bytes)
     except UnsupportedModel as exc:
@@ -300,16 +302,28 @@ def _check_template(model_bytes: bytes, template: Any, cert: dict[str, Any]) -> 
     if dag.n_inputs != template.region.n:
         raise ClaimFailed("model/spec: the template's region and the model's input differ in size")
     template.check_fits(dag.n_inputs, dag.n_outputs)
+    kind = "difference" if template.KIND == "equivalent" else "jacobian"
     cases = cert.get("cases")
-    if not isinstance(cases, list) or len(cases) != 1 or cases[0].get("kind") != "jacobian":
-        raise ClaimFailed(f"cases: a {template.KIND} template needs exactly one jacobian proof")
+    if not isinstance(cases, list) or len(cases) != 1 or cases[0].get("kind") != kind:
+        raise ClaimFailed(f"cases: a {template.KIND} template needs exactly one {kind} proof")
 
     def boxes(tree: dict[str, Any], lo: np.ndarray, hi: np.ndarray) -> tuple[Any, Any, list[int], list[int]]:
         blo, bhi, parent, children, dim = _split_boxes(tree, lo, hi, "case 0")
         leaves = [i for i in range(parent.shape[0]) if i not in children]
         return blo, bhi, leaves, [int(dim[kids[0]]) for kids in children.values()]
 
-    return check_jacobian_proof(dag, template, cases[0], boxes, "case 0")
+    if kind == "jacobian":
+        return check_jacobian_proof(dag, template, cases[0], boxes, "case 0")
+    other_path = Path(template.other) if Path(template.other).is_absolute() else spec_path.parent / template.other
+    other_bytes = read_regular_file(other_path, "other model file", limit)
+    if not isinstance(cert.get("other_model"), dict) or \
+            cert["other_model"].get("sha256") != hashlib.sha256(other_bytes).hexdigest():
+        raise ClaimFailed("other_model: the second model file's sha256 differs from the certificate's")
+    try:
+        other = read_dag(other_bytes)
+    except UnsupportedModel as exc:
+        raise ClaimFailed(f"other model: the checker cannot read it as a graph ({exc})") from None
+    return check_difference_proof(dag, other, template, cases[0], boxes, "case 0")
 
 
 def _polytope_rows(case: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:

@@ -232,3 +232,177 @@ def check_jacobian_proof(net: DagNetwork, template: Any, proof: dict[str, Any], 
                 raise RelationalClaimFailed(f"{where}: leaf {int(node)}: the {template.KIND} bound {value:.9g} "
                                             "does not prove the claim")
     return len(leaves)
+
+
+# -- two models of one structure (proof kind "difference") ------------------------------------------------
+def same_structure(f: DagNetwork, g: DagNetwork) -> str | None:
+    """None when ``g`` is ``f`` with other weights (operations, wiring and shapes equal); else why not."""
+    if len(f.ops) != len(g.ops) or f.sizes != g.sizes or f.output != g.output:
+        return "the two graphs differ in size"
+    for k, (a, b) in enumerate(zip(f.ops, g.ops)):
+        if type(a) is not type(b) or a.inputs != b.inputs or a.output != b.output:
+            return f"operation {k} differs ({a.KIND} and {b.KIND})"
+        if isinstance(a, Dense) and (a.W.shape != b.W.shape or a.lead != b.lead):
+            return f"operation {k}: the dense layers differ in shape"
+        if isinstance(a, Conv) and (a.kernel.shape != b.kernel.shape or a.in_shape != b.in_shape or
+                                    a.out_shape != b.out_shape or a.strides != b.strides or a.pads != b.pads or
+                                    a.pads_end != b.pads_end or a.dilations != b.dilations or
+                                    a.groups != b.groups or a.transposed != b.transposed):
+            return f"operation {k}: the convolutions differ in geometry"
+        if isinstance(a, Gather) and not np.array_equal(a.idx, b.idx):
+            return f"operation {k}: the copies differ"
+        if isinstance(a, Sum) and a.signs != b.signs:
+            return f"operation {k}: the sums differ"
+        if isinstance(a, Elementwise) and (a.fn != b.fn or a.alpha != b.alpha):
+            return f"operation {k}: the activations differ"
+        if isinstance(a, MaxPool) and not np.array_equal(a.win, b.win):
+            return f"operation {k}: the pooling windows differ"
+        if not isinstance(a, (Dense, Conv, Diag, Gather, Sum, Elementwise, MaxPool)):
+            return f"operation {k}: {a.KIND} has no difference bounds in the checker"
+    return None
+
+
+def _exact_difference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a - b`` in float64 and a bound on its rounding error (0 where it is exact)."""
+    d = a.astype(np.float64) - b.astype(np.float64)
+    return d, np.where(d != 0, 2 * U * np.abs(d), 0.0)
+
+
+def _widen(lo: np.ndarray, hi: np.ndarray, err: np.ndarray) -> Interval:
+    return np.where(err > 0, down(lo - up(err)), lo), np.where(err > 0, up(hi + up(err)), hi)
+
+
+def difference_intervals(f: DagNetwork, g: DagNetwork, st: DomainBounds) -> Interval:
+    """Rigorous bounds ``[N, n_outputs]`` on ``f(x) - g(x)`` over the boxes of ``st`` (``g``'s bounds on them)."""
+    N = st.n
+    zero = np.zeros((N, 1, f.n_inputs))
+    delta: dict[int, Interval] = {0: (zero, zero.copy())}
+    for a, b in zip(f.ops, g.ops):
+        ins = [delta[v] for v in b.inputs]
+        if isinstance(b, Dense):
+            m, k = b.W.shape
+            flat = (N * b.lead, k)
+
+            def apply(x: np.ndarray, W: np.ndarray, flat: tuple[int, int] = flat) -> np.ndarray:
+                return x.reshape(flat) @ W.T
+
+            lo, hi = ins[0]
+            Wf = a.W.astype(np.float64)
+            t_lo, t_hi = _dot_interval(lo, hi, apply, np.maximum(Wf, 0), np.minimum(Wf, 0), k)
+            dW, dW_err = _exact_difference(a.W, b.W)
+            x = b.inputs[0]
+            xl, xh = st.lo[x][:, None, :], st.hi[x][:, None, :]
+            w_lo, w_hi = _dot_interval(xl, xh, apply, np.maximum(dW, 0), np.minimum(dW, 0), k)
+            w_err = apply(np.maximum(np.abs(xl), np.abs(xh)), dW_err) if np.any(dW_err) else 0.0
+            db, db_err = _exact_difference(a.b, b.b)
+            lo = t_lo.reshape(N, 1, -1) + w_lo.reshape(N, 1, -1) + db
+            hi = t_hi.reshape(N, 1, -1) + w_hi.reshape(N, 1, -1) + db
+            err = np.reshape(w_err, (N, 1, -1)) if np.ndim(w_err) else 0.0
+            err = err + db_err + 4 * U * np.maximum(np.abs(lo), np.abs(hi))
+            out = _widen(lo, hi, err)
+        elif isinstance(b, Conv):
+            fn = conv_adjoint if b.transposed else conv_forward
+            terms = int(np.prod(b.kernel.shape[1:])) * (b.kernel.shape[0] if b.transposed else 1)
+
+            def apply(x: np.ndarray, W: np.ndarray, op: Conv = b, fn: Any = fn) -> np.ndarray:
+                return fn(op, x.reshape(N, -1), W)
+
+            lo, hi = ins[0]
+            Kf = a.kernel.astype(np.float64)
+            t_lo, t_hi = _dot_interval(lo, hi, apply, np.maximum(Kf, 0), np.minimum(Kf, 0), terms)
+            dK, dK_err = _exact_difference(a.kernel, b.kernel)
+            x = b.inputs[0]
+            xl, xh = st.lo[x], st.hi[x]
+            w_lo, w_hi = _dot_interval(xl, xh, apply, np.maximum(dK, 0), np.minimum(dK, 0), terms)
+            w_err = apply(np.maximum(np.abs(xl), np.abs(xh)), dK_err) if np.any(dK_err) else 0.0
+            db, db_err = _exact_difference(a.bias, b.bias)
+            lo = (t_lo + w_lo + db)[:, None, :]
+            hi = (t_hi + w_hi + db)[:, None, :]
+            err = (np.reshape(w_err, (N, 1, -1)) if np.ndim(w_err) else 0.0) + db_err
+            out = _widen(lo, hi, err + 4 * U * np.maximum(np.abs(lo), np.abs(hi)))
+        elif isinstance(b, Diag):  # s_f x_f + c_f - (s_g x_g + c_g) = s_f Delta + (s_f - s_g) x_g + (c_f - c_g)
+            lo, hi = ins[0]
+            s_lo, s_hi = np.broadcast_to(a.s - a.s_err, lo.shape), np.broadcast_to(a.s + a.s_err, lo.shape)
+            t_lo, t_hi = _scale(lo, hi, s_lo, s_hi, exact=False)
+            ds, ds_err = _exact_difference(a.s, b.s)
+            x = b.inputs[0]
+            xl, xh = st.lo[x][:, None, :], st.hi[x][:, None, :]
+            w_lo, w_hi = _scale(xl, xh, np.broadcast_to(ds, xl.shape), np.broadcast_to(ds, xl.shape), exact=False)
+            dc, dc_err = _exact_difference(a.c, b.c)
+            lo, hi = t_lo + w_lo + dc, t_hi + w_hi + dc
+            err = (ds_err + a.s_err + b.s_err) * np.maximum(np.abs(xl), np.abs(xh)) + dc_err + a.c_err + b.c_err
+            out = _widen(lo, hi, err + 4 * U * np.maximum(np.abs(lo), np.abs(hi)))
+        elif isinstance(b, Gather):
+            lcat = np.concatenate([t[0] for t in ins], axis=2)
+            ucat = np.concatenate([t[1] for t in ins], axis=2)
+            ok = b.idx >= 0
+            safe = np.where(ok, b.idx, 0)
+            dfill, dfill_err = _exact_difference(np.asarray(a.fill, np.float64), np.asarray(b.fill, np.float64))
+            out = _widen(np.where(ok, lcat[:, :, safe], dfill), np.where(ok, ucat[:, :, safe], dfill),
+                         np.where(ok, 0.0, dfill_err))
+        elif isinstance(b, Sum):
+            lo = hi = None
+            for (tl, tu), s in zip(ins, b.signs):
+                tl, tu = (tl, tu) if s > 0 else (-tu, -tl)
+                if lo is None:
+                    lo, hi = tl, tu
+                else:
+                    lo, hi = lo + tl, hi + tu
+                    lo, hi = lo - _sum_rounded(lo), hi + _sum_rounded(hi)
+            assert lo is not None and hi is not None
+            out = (lo, hi)
+        elif isinstance(b, Elementwise):
+            lo, hi = ins[0]
+            z = b.inputs[0]
+            l, u = st.lo[z][:, None, :], st.hi[z][:, None, :]
+            fl, fu = down(l + lo), up(u + hi)  # f's pre-activation
+            if b.fn in ("relu", "leaky_relu"):
+                low = 0.0 if b.fn == "relu" else float(b.alpha)
+                active = (l > 0) & (fl > 0)
+                inactive = (u < 0) & (fu < 0)
+                s_lo = np.where(active, 1.0, low) * np.ones_like(lo)
+                s_hi = np.where(inactive, low, 1.0) * np.ones_like(hi)
+                out = _scale(lo, hi, np.minimum(s_lo, s_hi), np.maximum(s_lo, s_hi), exact=b.fn == "relu")
+            else:
+                d_lo, d_hi = _derivative_range(b.fn, np.minimum(l, fl), np.maximum(u, fu))
+                out = _scale(lo, hi, d_lo, d_hi, exact=False)
+        elif isinstance(b, MaxPool):
+            lo, hi = ins[0]
+            ok = b.win >= 0
+            safe = np.where(ok, b.win, 0)
+            out = (np.where(ok, lo[:, :, safe], np.inf).min(axis=3), np.where(ok, hi[:, :, safe], -np.inf).max(axis=3))
+        else:
+            raise RelationalClaimFailed(f"model: the {b.KIND} operation has no difference bounds in the checker")
+        delta[b.output] = out
+    lo, hi = delta[g.output]
+    return lo.reshape(N, -1), hi.reshape(N, -1)
+
+
+def check_difference_proof(f: DagNetwork, g: DagNetwork, template: Any, proof: dict[str, Any], boxes: Any,
+                           where: str) -> int:
+    """Check a ``difference`` proof of an ``equivalent`` template: on every leaf of the split tree of the region,
+    ``max_o |f(x)_o - g(x)_o| <= delta`` by :func:`difference_intervals`.  Returns the claims checked."""
+    if template.KIND != "equivalent":
+        raise RelationalClaimFailed(f"{where}: a difference proof does not prove a {template.KIND} template")
+    why = same_structure(f, g)
+    if why is not None:
+        raise RelationalClaimFailed(f"{where}: the two models are not one structure ({why})")
+    body = proof["difference"]
+    lo, hi, leaves, _ = boxes(body["tree"], template.region.lower, template.region.upper)
+    closed = decode_array(body["closures"]["node"], f"{where}: closures.node").astype(np.int64)
+    if sorted(closed.tolist()) != sorted(int(v) for v in leaves):
+        raise RelationalClaimFailed(f"{where}: the closures are not exactly the tree's leaves")
+    outputs = list(range(f.n_outputs)) if template.output is None else [template.output]
+    bounder = DagBounder(g)
+    for start in range(0, len(leaves), 64):
+        nodes = np.asarray(leaves[start:start + 64], dtype=np.int64)
+        st = bounder.bounds(lo[nodes], hi[nodes])
+        if st.failed.any():
+            raise RelationalClaimFailed(f"{where}: node {int(nodes[np.argmax(st.failed)])}: the bounds are not finite")
+        dl, du = difference_intervals(f, g, st)
+        for k, node in enumerate(nodes):
+            value = float(max(du[k, outputs].max(), -dl[k, outputs].min()))
+            if not value <= template.delta:
+                raise RelationalClaimFailed(f"{where}: leaf {int(node)}: |f - g| may reach {value:.9g} > delta "
+                                            f"{template.delta:.9g}")
+    return len(leaves)

@@ -21,7 +21,7 @@ from verify.errors import CertificateError
 #: Largest whole number accepted in a JSON field (indices, sizes).
 MAX_INT = 2**62
 INTEGER_DTYPES = {"<i8", "<i4", "<i2", "|i1", "|u1"}
-KINDS = ("input-split", "relu-split", "modules", "dag", "jacobian")
+KINDS = ("input-split", "relu-split", "modules", "dag", "jacobian", "difference")
 
 
 class _Checker:
@@ -118,7 +118,10 @@ def validate(cert: Any, name: str = "certificate") -> None:
             raise v.fail(f"{path}.kind", f"expected one of {', '.join(KINDS)}, got {kind!r:.40}")
         body = v.obj(v.get(case, kind, path), f"{path}.{kind}")
         {"input-split": _input_split, "relu-split": _relu_split, "modules": _modules,
-         "dag": _dag, "jacobian": _jacobian}[kind](v, body, f"{path}.{kind}")
+         "dag": _dag, "jacobian": _jacobian, "difference": _jacobian}[kind](v, body, f"{path}.{kind}")
+    if "other_model" in top:
+        other = v.obj(top["other_model"], "other_model")
+        v.str(v.get(other, "sha256", "other_model"), "other_model.sha256")
 
 
 def _tree(v: _Checker, value: Any, path: str, int_columns: tuple[str, ...], float_columns: tuple[str, ...]) -> None:

@@ -154,9 +154,11 @@ def dag_proof(case_index: int, tree: Any) -> dict[str, Any]:
     return {"case": case_index, "kind": "dag", "dag": body}
 
 
-def jacobian_certificate(model: Any, spec_file: str, spec_sha256: str, template: Any, tree: Any) -> dict[str, Any]:
+def jacobian_certificate(model: Any, spec_file: str, spec_sha256: str, template: Any, tree: Any,
+                         other: Any = None) -> dict[str, Any]:
     """The certificate of a ``monotone``, ``fair`` or ``lipschitz`` template proved on the leaves of
-    ``tree`` (:class:`verify.relational.boxes.BoxTree`); checked by :mod:`verify.certcheck.relational`."""
+    ``tree`` (:class:`verify.relational.boxes.BoxTree`), or with ``other`` (the second model) of an
+    ``equivalent`` template (proof kind ``difference``); checked by :mod:`verify.certcheck.relational`."""
     nodes = [n for n, _ in tree.closed]
     body = {"tree": {"parent": encode_array(np.asarray(tree.parent, dtype=np.int64), "<i4"),
                      "dim": encode_array(np.asarray(tree.dim, dtype=np.int64), "<i2"),
@@ -164,10 +166,14 @@ def jacobian_certificate(model: Any, spec_file: str, spec_sha256: str, template:
                      "side": encode_array(np.asarray(tree.side, dtype=np.int64), "|i1")},
             "closures": {"node": encode_array(np.asarray(nodes, dtype=np.int64), "<i4"),
                          "value": encode_array(np.asarray([v for _, v in tree.closed], dtype=np.float64))}}
-    return {"format": FORMAT, "version": VERSION, "producer": f"verify {__version__}", "semantics": SEMANTICS,
+    kind = "jacobian" if other is None else "difference"
+    cert = {"format": FORMAT, "version": VERSION, "producer": f"verify {__version__}", "semantics": SEMANTICS,
             "model": {"file": str(model.path.name if model.path else model.name), "sha256": model.sha256},
             "spec": {"file": spec_file, "sha256": spec_sha256}, "verdict": "verified",
-            "template": template.to_json(), "cases": [{"case": 0, "kind": "jacobian", "jacobian": body}]}
+            "template": template.to_json(), "cases": [{"case": 0, "kind": kind, kind: body}]}
+    if other is not None:
+        cert["other_model"] = {"file": str(other.path.name if other.path else other.name), "sha256": other.sha256}
+    return cert
 
 
 def build_certificate(model: Any, prop: Any, proofs: list[dict[str, Any]], relu_sizes: list[int],

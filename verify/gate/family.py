@@ -67,10 +67,10 @@ def vnnlib_text(prop: Property, label: int, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_spec(folder: Path, family: str, text: str) -> tuple[Path, str]:
+def write_spec(folder: Path, family: str, text: str, suffix: str = ".vnnlib") -> tuple[Path, str]:
     """Write ``text`` under ``folder/family/`` named by its sha256 (once); returns the path and the sha256."""
     sha = hashlib.sha256(text.encode()).hexdigest()
-    path = folder / family / f"{sha[:24]}.vnnlib"
+    path = folder / family / f"{sha[:24]}{suffix}"
     if not path.is_file():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from verify.errors import InputFileError, ManifestError
+from verify.errors import InputFileError, ManifestError, SpecError
 from verify.model.onnx_file import display, one_line, stat_regular_file
 from verify.runtime import MAX_SECONDS
 
@@ -71,6 +71,16 @@ _TOML_SKIP = re.compile("|".join([
 _LONG_INT = re.compile(r"(?<![\w.+-])[+-]?\d[\d_]{" + str(MAX_INT_DIGITS) + r",}(?![\w.])")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
+#: The parameters each template of the manifest takes (besides its region).
+TEMPLATE_PARAMETERS = {"monotone": ("feature", "output", "increasing"), "fair": ("sensitive", "output", "tolerance"),
+                       "lipschitz": ("L", "output"), "output_range": ("output", "lower_bound", "upper_bound"),
+                       "equivalent": ("other", "delta", "output")}
+_REGION_KEYS = {"lower", "upper", "center", "eps", "clip"}
+#: Manifest keys named otherwise in the builders (output_range's bounds; lower/upper name the region's box).
+_BUILDER_NAMES = {"lower_bound": "lower", "upper_bound": "upper"}
+_SPEC_PROPERTY_KEYS = ("name", "spec", "model", "models", "timeout", "require", "description")
+
+
 _TOP_KEYS = {"timeout": "seconds per property (a number > 0)",
              "require": "default requirement: " + ", ".join(REQUIREMENTS),
              "seed": "random seed of the counterexample searches (an integer)",
@@ -79,6 +89,16 @@ _TOP_KEYS = {"timeout": "seconds per property (a number > 0)",
              "families": "[[families]] tables"}
 _PROPERTY_KEYS = {"name": "a unique name (letters, digits, . _ -)",
                   "spec": "a .vnnlib or Python spec file",
+                  "template": "instead of spec: " + ", ".join(TEMPLATE_PARAMETERS) + " (docs/relational.md)",
+                  "lower": "a template's region: the box's lower bounds (with upper)",
+                  "upper": "a template's region: the box's upper bounds (with lower)",
+                  "center": "a template's region: the L-infinity ball's centre (with eps)",
+                  "eps": "a template's region: the ball's radius",
+                  "clip": "a template's ball clipped to [low, high]",
+                  **{p: "a template parameter (docs/relational.md)" for ps in (
+                      ("feature", "output", "increasing", "sensitive", "tolerance", "L", "delta", "other",
+                       "lower_bound", "upper_bound"),)
+                     for p in ps},
                   "model": "the model name (default: every model)",
                   "models": "a list of model names (default: every model)",
                   "timeout": "seconds (a number > 0)",
@@ -108,11 +128,13 @@ class ModelEntry:
 @dataclass(frozen=True)
 class PropertyEntry:
     name: str
-    spec: Path
+    spec: Path | None  # None for a template written in the manifest (``template_source`` then)
     models: tuple[str, ...]
     timeout: float
     require: str
     description: str = ""
+    #: the Python spec file a ``template = ...`` table stands for (the plan writes it into the cache's spec folder)
+    template_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -378,13 +400,70 @@ class _Reader:
                  models: dict[str, ModelEntry]) -> PropertyEntry:
         name, where = self.header(table, "properties", i)
         self.check_keys(table, _PROPERTY_KEYS, where)
-        if "spec" not in table or not isinstance(table["spec"], str):
-            raise self.fail(where, "missing key 'spec': a .vnnlib or Python spec file")
-        spec = self.existing(table["spec"], where, "spec")
+        source = None
+        if "template" in table:
+            if "spec" in table:
+                raise self.fail(where, "give either 'spec' or 'template', not both")
+            spec, source = None, self.template(table, where)
+        else:
+            if "spec" not in table or not isinstance(table["spec"], str):
+                raise self.fail(where, "missing key 'spec': a .vnnlib or Python spec file (or 'template')")
+            extra = sorted(k for k in table if k not in _SPEC_PROPERTY_KEYS)
+            if extra:
+                raise self.fail(where, f"key {extra[0]!r} belongs to a template; this property has a spec file")
+            spec = self.existing(table["spec"], where, "spec")
         return PropertyEntry(name, spec, self.model_names(table, where, models),
                              self.seconds(table.get("timeout", timeout), where, "timeout"),
                              self.requirement(table.get("require", require), where),
-                             self.text(table.get("description", ""), where, "description"))
+                             self.text(table.get("description", ""), where, "description"), source)
+
+    def template(self, table: dict[str, Any], where: str) -> str:
+        """The Python spec text of a ``template = ...`` table, its parameters validated by the template's builder."""
+        kind = table["template"]
+        if kind not in TEMPLATE_PARAMETERS:
+            raise self.fail(where, f"key 'template': expected one of {', '.join(TEMPLATE_PARAMETERS)}, "
+                                   f"got {_shown(kind)}")
+        allowed = set(TEMPLATE_PARAMETERS[kind]) | _REGION_KEYS | set(_SPEC_PROPERTY_KEYS) | {"template"}
+        extra = sorted(k for k in table if k not in allowed and k != "spec")
+        if extra:
+            raise self.fail(where, f"key {extra[0]!r} is not a parameter of template {kind!r} (it takes "
+                                   f"{', '.join(TEMPLATE_PARAMETERS[kind])})")
+        if "lower" in table or "upper" in table:
+            lower, upper = table.get("lower"), table.get("upper")
+            if not (_numbers(lower) and _numbers(upper) and len(lower) == len(upper)):
+                raise self.fail(where, "keys 'lower' and 'upper': expected two lists of numbers of one length")
+            region = f"box({[float(v) for v in lower]!r}, {[float(v) for v in upper]!r})"
+        elif "center" in table:
+            center, eps, clip = table.get("center"), table.get("eps"), table.get("clip")
+            if not _numbers(center) or not _number(eps):
+                raise self.fail(where, "keys 'center' and 'eps': expected a list of numbers and a number")
+            if clip is not None and not (_numbers(clip) and len(clip) == 2):
+                raise self.fail(where, "key 'clip': expected [low, high]")
+            region = f"linf_ball({[float(v) for v in center]!r}, {float(eps)!r}" + (
+                f", clip=({float(clip[0])!r}, {float(clip[1])!r}))" if clip is not None else ")")
+        else:
+            raise self.fail(where, "a template needs a region: 'lower' and 'upper', or 'center' and 'eps'")
+        params = {}
+        for key in TEMPLATE_PARAMETERS[kind]:
+            if key not in table:
+                continue
+            value = table[key]
+            if key == "other":
+                if not isinstance(value, str):
+                    raise self.fail(where, "key 'other': expected the path of a model file")
+                value = str(self.existing(value, where, "other model").resolve())
+            params[_BUILDER_NAMES.get(key, key)] = value
+        source = (f"from verify.spec import box, linf_ball, {kind}\n\n# written by verify gate from {self.path.name}, "
+                  f"{where}\nPROPERTY = {kind}({region}"
+                  + "".join(f", {k}={v!r}" for k, v in params.items()) + ")\n")
+        try:  # the builder validates every parameter (a one-line SpecError)
+            namespace: dict[str, Any] = {}
+            exec(compile(source, f"{self.path}: {where}", "exec"), namespace)  # noqa: S102 (our own text)
+        except SpecError as exc:
+            raise self.fail(where, str(exc)) from None
+        except TypeError as exc:
+            raise self.fail(where, f"template {kind!r}: {exc}") from None
+        return source
 
     def family(self, table: Any, i: int, timeout: float, require: str,
                models: dict[str, ModelEntry]) -> FamilyEntry:
@@ -425,6 +504,10 @@ class _Reader:
 MAX_EPS = 1e300
 #: Most rows (and columns) a family's ``limit`` and ``label-column`` may name.
 MAX_ROWS = 2**40
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_number(v) for v in value)
 
 
 def _finite(value: int | float) -> bool:

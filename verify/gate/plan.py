@@ -8,6 +8,7 @@ an unchanged re-run does not need to convert the model again (nor import torch).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,9 @@ def build_plan(manifest: Manifest, cache: Any) -> Plan:
     several = len(models) > 1
     items: list[Item] = []
     for prop_entry in manifest.properties:
+        if prop_entry.template_source is not None:  # a template table: its Python spec file, written once
+            spec_path, _ = write_spec(cache.spec_folder, "templates", prop_entry.template_source, ".py")
+            prop_entry = dataclasses.replace(prop_entry, spec=spec_path)
         prop = load_spec(prop_entry.spec, templates=True)
         # a template (docs/relational.md) has no fingerprint of its own: its spec file's bytes name it
         spec_sha = file_sha256(prop_entry.spec) if isinstance(prop, Template) else str(prop.sha256)

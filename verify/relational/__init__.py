@@ -50,9 +50,18 @@ def check_template(model: Model, template: Template, options: CheckOptions | Non
         result = check(model, prop, options)
     elif isinstance(template, Equivalent):
         other = load_model(other_model_path(template, spec_path))
-        result = check_equivalent(model, other, template, options)
+        result, tree = check_equivalent(model, other, template, options)
         result.spec = spec
         result.model = str(model.path or model.name)
+        if tree is not None:
+            cert, rejected = _certify(model, template, tree, options, spec, start, other)
+            result.certificate = cert
+            if rejected:
+                result.verdict, result.reason, result.certificate = UNKNOWN, f"certificate rejected: {rejected}", None
+            elif cert is None:
+                result.details["certificate"] = "not available: the spec is not a file"
+        elif result.verdict == VERIFIED:
+            result.details["certificate"] = "not written for product-network proofs yet (issue 19)"
     elif isinstance(template, (Monotone, Fair, Lipschitz)):
         result = _derivative(model, template, options, spec, start)
     else:
@@ -82,7 +91,7 @@ def _derivative(model: Model, template: Monotone | Fair | Lipschitz, options: Ch
     certificate = None
     if outcome.status == "verified":
         verdict, method, reason = VERIFIED, "derivative-bounds", ""
-        certificate, rejected = _certify(model, template, outcome, options, spec, start)
+        certificate, rejected = _certify(model, template, outcome.tree, options, spec, start)
         if rejected:
             verdict, reason = UNKNOWN, f"certificate rejected: {rejected}"
     elif outcome.status == "falsified":
@@ -103,15 +112,15 @@ def _derivative(model: Model, template: Monotone | Fair | Lipschitz, options: Ch
     return result
 
 
-def _certify(model: Model, template: Template, outcome: object, options: CheckOptions, spec: str,
-             start: float) -> tuple[dict | None, str]:
-    """The certificate of a verified derivative proof, re-checked by the independent checker (ONNX
-    models, with --recheck); (certificate, the checker's message when it rejects it)."""
+def _certify(model: Model, template: Template, tree: object, options: CheckOptions, spec: str,
+             start: float, other: Model | None = None) -> tuple[dict | None, str]:
+    """The certificate of a verified derivative (or, with ``other``, differential) proof, re-checked by the
+    independent checker (ONNX models, with --recheck); (certificate, the checker's message when it rejects it)."""
     path = Path(spec)
-    if not path.is_file() or getattr(outcome, "tree", None) is None:
+    if not path.is_file() or tree is None:
         return None, ""
     cert = jacobian_certificate(model, path.name, hashlib.sha256(path.read_bytes()).hexdigest(), template,
-                                outcome.tree)  # type: ignore[attr-defined]
+                                tree, other)
     if options.recheck and model.kind == "onnx" and model.path is not None:
         report = check_certificate(model.path, path, cert, deadline=start + options.timeout)
         if report.complete and not report.valid:

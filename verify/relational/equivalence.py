@@ -30,7 +30,7 @@ from verify.errors import SpecError
 from verify.ir.module import IRModule
 from verify.ir.product import difference
 from verify.model.network import Model
-from verify.relational.boxes import prove_on_boxes
+from verify.relational.boxes import BoxTree, prove_on_boxes
 from verify.relational.pairs import PairCounterexample, PairSearch, judge_pair, region_float32, search_pairs
 from verify.spec.property import Case, Polytope, Property
 from verify.spec.templates import Equivalent
@@ -70,10 +70,14 @@ def root_delta(model: Model, template: Equivalent) -> float:
 
 #: Inputs of at most this many dimensions get their region split (differential bounds).
 SPLIT_MAX_DIMS = 16
+#: What a box's bound must clear delta by (relative), unless it is exactly 0 (see verify.relational.derivative).
+SLACK = 1e-9
 
 
-def check_equivalent(f: Model, g: Model, template: Equivalent, options: CheckOptions) -> CheckResult:
-    """Decide ``template`` for the models ``f`` and ``g`` (see the module docstring)."""
+def check_equivalent(f: Model, g: Model, template: Equivalent, options: CheckOptions
+                     ) -> tuple[CheckResult, BoxTree | None]:
+    """Decide ``template`` for the models ``f`` and ``g`` (see the module docstring); with the split tree of a
+    verified differential proof (its certificate), else None."""
     outputs = template.outputs(f.n_outputs)
     if f.n_inputs != g.n_inputs or f.n_outputs != g.n_outputs:
         raise SpecError(f"equivalent: the models differ in size: {f.name} has {f.n_inputs} inputs and "
@@ -100,7 +104,7 @@ def check_equivalent(f: Model, g: Model, template: Equivalent, options: CheckOpt
         else:
             result.details["pair"] = pair.to_json()
             result.details["pair_lines"] = pair.lines()
-    return result
+    return result, None
 
 
 def _replayed(f: Model, g: Model, template: Equivalent, outputs: list[int], x: np.ndarray
@@ -125,7 +129,7 @@ def _judge(template: Equivalent, outputs: list[int]):  # noqa: ANN202
 
 
 def _differential(f: Model, g: Model, template: Equivalent, options: CheckOptions, outputs: list[int]
-                  ) -> CheckResult:
+                  ) -> tuple[CheckResult, BoxTree | None]:
     start = time.monotonic()
     deadline = start + options.timeout
     assert f.ir is not None and g.ir is not None
@@ -149,14 +153,15 @@ def _differential(f: Model, g: Model, template: Equivalent, options: CheckOption
     biggest = max(v.size for v in f.ir.values.values())
     cap = int(max(1, min(256, 2e7 // max(1, biggest))))
     split = list(range(f.n_inputs)) if f.n_inputs <= SPLIT_MAX_DIMS else []
-    out = prove_on_boxes(template.region.lower, template.region.upper, bound, lambda v: v <= template.delta,
+    slack = SLACK * (1 + template.delta)
+    out = prove_on_boxes(template.region.lower, template.region.upper, bound,
+                         lambda v: v == 0.0 or v <= template.delta - slack,
                          lambda v: v - template.delta, split, cap, deadline,
                          find if options.falsify else None, options.progress, "difference bounds")
     certified = max(out.values) if out.values else float("nan")
     details: dict[str, object] = {"refinement": out.stats, "certified_delta": certified}
     margin: float | None = template.delta - certified
     if out.status == "verified":
-        details["certificate"] = "not written for two-model properties yet (issue 19)"
         verdict, method, reason = VERIFIED, "difference-bounds", ""
     elif out.status == "falsified":
         assert out.pair is not None
@@ -167,4 +172,4 @@ def _differential(f: Model, g: Model, template: Equivalent, options: CheckOption
         verdict, method = UNKNOWN, "difference-bounds"
         reason = "timeout" if time.monotonic() >= deadline else "bounds too loose (no input found where they differ)"
     return CheckResult(verdict, time.monotonic() - start, method, margin, None, reason,
-                       model=str(f.path or f.name), details=details)
+                       model=str(f.path or f.name), details=details), out.tree if out.status == "verified" else None
