@@ -8,9 +8,10 @@
    then per network the counts.  Both directions falsified means the output is not
    monotone in that input there; one verified means it is (in that direction).
 2. Equivalence of network 1_1 with its own weights rounded to float16: the sampled
-   largest difference (a lower bound on the true one), the region's CROWN bound, and a
-   bisection between them with ``equivalent(region, other, delta)``: the smallest delta
-   verified (a certified bound) and the largest falsified (with a replayed input).
+   largest difference (a lower bound on the true one), the region's CROWN bound of the
+   product, and a geometric bisection between them with ``equivalent(region, other,
+   delta)``, from the CROWN bound down: the smallest certified delta (the largest
+   difference bound of a verified run) and the largest falsified delta (with a replayed input).
 
 Each check runs in this process (verify imported once), one after another.
 """
@@ -90,7 +91,7 @@ def equivalence(folder: Path, timeout: float, rows: list[dict], steps: int = 6) 
         lo, hi = sampled, crown
         best_verified, best_falsified = None, None
         for _ in range(steps):
-            delta = (lo + hi) / 2 if best_verified is not None or hi < 10 * lo else 2 * lo
+            delta = hi if best_verified is None and _ == 0 else float(np.sqrt(lo * hi))  # geometric bisection
             t = time.perf_counter()
             r = check_template(f, equivalent(region, str(other), delta=delta), CheckOptions(timeout=timeout))
             dt = time.perf_counter() - t
@@ -101,12 +102,12 @@ def equivalence(folder: Path, timeout: float, rows: list[dict], steps: int = 6) 
                   flush=True)
             if r.verdict == "verified":
                 best_verified = min(best_verified or np.inf, cert if cert is not None else delta)
-                hi = delta
+                hi = min(delta, best_verified)
             elif r.verdict == "falsified":
                 best_falsified = max(best_falsified or 0.0, delta)
                 lo = delta
             else:
-                lo = delta  # unknown: no claim; look higher
+                lo = delta  # unknown: no claim either way; the answer is between this delta and hi
         print(f"  smallest certified delta {best_verified}, largest falsified delta {best_falsified}, "
               f"sampled {sampled:.6g}")
 
