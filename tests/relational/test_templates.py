@@ -52,6 +52,9 @@ def test_a_standard_mlp_is_not_monotone_and_the_pair_replays(tmp_path: Path) -> 
     assert _inside(x) and _inside(xp)
     assert xp[1] > x[1] and [x[0], x[2]] == [xp[0], xp[2]]
     assert _ort(path, xp)[0] < _ort(path, x)[0]  # replayed: y' < y although x'_1 > x_1
+    # shrunk: the inputs the two share moved towards the region's centre (0), the raw pair kept
+    assert "raw_x" in pair and sum(v != 0 for v in (x[0], x[2])) <= sum(v != 0 for v in
+                                                                       (pair["raw_x"][0], pair["raw_x"][2]))
 
 
 def test_fairness_verified_when_the_feature_is_ignored_and_falsified_otherwise(tmp_path: Path) -> None:

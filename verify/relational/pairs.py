@@ -38,11 +38,15 @@ class PairCounterexample:
     y_prime: np.ndarray  # on x_prime (for two models: the second model on x)
     method: str
     violation: str  # the inequality the pair breaks, with its numbers
+    raw: tuple[np.ndarray, np.ndarray] | None = None  # the pair as found, before shrinking
 
     def to_json(self) -> dict[str, Any]:
-        return {"x": [float(v) for v in self.x], "x_prime": [float(v) for v in self.x_prime],
-                "y": [float(v) for v in self.y], "y_prime": [float(v) for v in self.y_prime],
-                "method": self.method, "violation": self.violation}
+        out = {"x": [float(v) for v in self.x], "x_prime": [float(v) for v in self.x_prime],
+               "y": [float(v) for v in self.y], "y_prime": [float(v) for v in self.y_prime],
+               "method": self.method, "violation": self.violation}
+        if self.raw is not None:
+            out["raw_x"], out["raw_x_prime"] = [float(v) for v in self.raw[0]], [float(v) for v in self.raw[1]]
+        return out
 
     def lines(self) -> list[str]:
         def fmt(v: np.ndarray) -> str:
@@ -129,8 +133,43 @@ def _confirm(search: PairSearch, z: torch.Tensor, score: torch.Tensor, models: t
         xp32 = np.clip(xp.numpy().reshape(-1).astype(np.float32), lo32, hi32)
         pair = judge_pair(search.judge, models, region, x32, xp32, f"pair search (Adam, step {step + 1})")
         if pair is not None:
-            return pair
+            return shrink_pair(pair, search.judge, models, region, time.monotonic() + SHRINK_SECONDS)
     return None
+
+
+#: Seconds a found pair is shrunk for.
+SHRINK_SECONDS = 1.0
+#: Fractions of a shared input's offset from the region's centre kept, tried in turn.
+PULLS = (0.0, 0.25, 0.5, 0.75)
+
+
+def shrink_pair(pair: PairCounterexample, judge: Judge, models: tuple[Model, Model], region: Box,
+                deadline: float) -> PairCounterexample:
+    """A simpler pair that still violates (replayed like every pair): the inputs the two points share
+    moved towards the region's centre, one at a time (to it, then a quarter, half or three quarters of the
+    way back), greedily until nothing moves or the deadline passes.  The inputs where the pair differs
+    stay as found.  ``raw`` keeps the pair as found."""
+    lo32, hi32 = region_float32(region)
+    centre = np.clip(((lo32.astype(np.float64) + hi32) / 2).astype(np.float32), lo32, hi32)
+    best = pair
+    shared = [j for j in range(pair.x.size) if pair.x[j] == pair.x_prime[j]]
+    improved = True
+    while improved and time.monotonic() < deadline:
+        improved = False
+        for j in shared:
+            if best.x[j] == centre[j] or time.monotonic() >= deadline:
+                continue
+            for keep in PULLS:
+                v = np.float32(centre[j] + keep * (float(best.x[j]) - float(centre[j])))
+                x, xp = best.x.copy(), best.x_prime.copy()
+                x[j] = xp[j] = v
+                found = judge_pair(judge, models, region, x, xp, best.method)
+                if found is not None:
+                    best, improved = found, True
+                    break
+    if best is not pair:
+        best.raw = (pair.x, pair.x_prime)
+    return best
 
 
 def judge_pair(judge: Judge, models: tuple[Model, Model], region: Box, x32: np.ndarray, xp32: np.ndarray,
