@@ -90,7 +90,7 @@ LAZY = {
                                "written out densely, not for a dense chain (tests/test_startup.py)"),
     "verify.compose.policy": ({"verify.bounds.z3_backend"},
                               "z3 loads only when a module is bounded exactly (tests/test_startup.py)"),
-    "verify.gate.worker": ({"verify.check", "verify.model.network"},
+    "verify.gate.worker": ({"verify.check", "verify.model.network", "verify.relational"},
                            "torch loads only when a property is checked or a model loaded: a fully cached gate "
                            "imports neither (tests/gate/test_cached_startup.py)"),
     "verify.gate.pictures": ({"verify.compress", "verify.modules.draw"},
