@@ -66,6 +66,29 @@ def _sum_rounded(a: np.ndarray) -> np.ndarray:
     return 2 * U * np.abs(a)
 
 
+def _gathered(ins: list[Interval], idx: np.ndarray, fill: Any) -> Interval:
+    """A copy (``Gather``) of the concatenated inputs' intervals ``[N, J, n]``; ``fill`` where ``idx < 0``."""
+    lcat = np.concatenate([t[0] for t in ins], axis=2)
+    ucat = np.concatenate([t[1] for t in ins], axis=2)
+    ok = idx >= 0
+    safe = np.where(ok, idx, 0)
+    return np.where(ok, lcat[:, :, safe], fill), np.where(ok, ucat[:, :, safe], fill)
+
+
+def _signed_sum(ins: list[Interval], signs: tuple[float, ...]) -> Interval:
+    """``sum_i s_i x_i`` of intervals, each addition's rounding bounded (exact zeros stay exact)."""
+    lo = hi = None
+    for (tl, tu), s in zip(ins, signs):
+        tl, tu = (tl, tu) if s > 0 else (-tu, -tl)
+        if lo is None:
+            lo, hi = tl, tu
+        else:
+            lo, hi = lo + tl, hi + tu
+            lo, hi = lo - _sum_rounded(lo), hi + _sum_rounded(hi)
+    assert lo is not None and hi is not None
+    return lo, hi
+
+
 def _scale(lo: np.ndarray, hi: np.ndarray, a: np.ndarray, b: np.ndarray, exact: bool) -> Interval:
     """``[a, b] * [lo, hi]`` elementwise (``a <= b`` broadcast over the columns)."""
     c = np.stack([a * lo, a * hi, b * lo, b * hi])
@@ -125,22 +148,9 @@ def jacobian_intervals(net: DagNetwork, st: DomainBounds, features: list[int]) -
             a, b = op.s - op.s_err, op.s + op.s_err
             out = _scale(lo, hi, np.broadcast_to(a, lo.shape), np.broadcast_to(b, lo.shape), exact=False)
         elif isinstance(op, Gather):
-            lcat = np.concatenate([t[0] for t in ins], axis=2)
-            ucat = np.concatenate([t[1] for t in ins], axis=2)
-            ok = op.idx >= 0
-            safe = np.where(ok, op.idx, 0)
-            out = (np.where(ok, lcat[:, :, safe], 0.0), np.where(ok, ucat[:, :, safe], 0.0))  # a constant: no tangent
+            out = _gathered(ins, op.idx, 0.0)  # a constant has no tangent
         elif isinstance(op, Sum):
-            lo = hi = None
-            for (tl, tu), s in zip(ins, op.signs):
-                tl, tu = (tl, tu) if s > 0 else (-tu, -tl)
-                if lo is None:
-                    lo, hi = tl, tu
-                else:
-                    lo, hi = lo + tl, hi + tu
-                    lo, hi = lo - _sum_rounded(lo), hi + _sum_rounded(hi)
-            assert lo is not None and hi is not None
-            out = (lo, hi)
+            out = _signed_sum(ins, op.signs)
         elif isinstance(op, Elementwise):
             lo, hi = ins[0]
             z = op.inputs[0]
@@ -333,24 +343,11 @@ def difference_intervals(f: DagNetwork, g: DagNetwork, st: DomainBounds) -> Inte
             err = (ds_err + a.s_err + b.s_err) * np.maximum(np.abs(xl), np.abs(xh)) + dc_err + a.c_err + b.c_err
             out = _widen(lo, hi, err + 4 * U * np.maximum(np.abs(lo), np.abs(hi)))
         elif isinstance(b, Gather):
-            lcat = np.concatenate([t[0] for t in ins], axis=2)
-            ucat = np.concatenate([t[1] for t in ins], axis=2)
-            ok = b.idx >= 0
-            safe = np.where(ok, b.idx, 0)
             dfill, dfill_err = _exact_difference(np.asarray(a.fill, np.float64), np.asarray(b.fill, np.float64))
-            out = _widen(np.where(ok, lcat[:, :, safe], dfill), np.where(ok, ucat[:, :, safe], dfill),
-                         np.where(ok, 0.0, dfill_err))
+            lo, hi = _gathered(ins, b.idx, dfill)
+            out = _widen(lo, hi, np.where(b.idx >= 0, 0.0, dfill_err))
         elif isinstance(b, Sum):
-            lo = hi = None
-            for (tl, tu), s in zip(ins, b.signs):
-                tl, tu = (tl, tu) if s > 0 else (-tu, -tl)
-                if lo is None:
-                    lo, hi = tl, tu
-                else:
-                    lo, hi = lo + tl, hi + tu
-                    lo, hi = lo - _sum_rounded(lo), hi + _sum_rounded(hi)
-            assert lo is not None and hi is not None
-            out = (lo, hi)
+            out = _signed_sum(ins, b.signs)
         elif isinstance(b, Elementwise):
             lo, hi = ins[0]
             z = b.inputs[0]
