@@ -22,6 +22,7 @@ from verify.certificate.build import jacobian_certificate
 from verify.check import FALSIFIED, UNKNOWN, VERIFIED, CheckOptions, CheckResult, check
 from verify.errors import SpecError
 from verify.model.network import Model, load_model
+from verify.relational.boxes import answer
 from verify.relational.derivative import prove_derivative
 from verify.relational.equivalence import check_equivalent
 from verify.spec.templates import Equivalent, Fair, Lipschitz, Monotone, OutputRange, Template
@@ -89,20 +90,14 @@ def _derivative(model: Model, template: Monotone | Fair | Lipschitz, options: Ch
     else:
         margin = template.L - outcome.certified
     certificate = None
-    if outcome.status == "verified":
-        verdict, method, reason = VERIFIED, "derivative-bounds", ""
+    verdict, method, reason = answer(outcome, "derivative-bounds", start + options.timeout,
+                                     "bounds too loose (no counterexample pair found)", details)
+    if verdict == FALSIFIED:
+        margin = None
+    if verdict == VERIFIED:
         certificate, rejected = _certify(model, template, outcome.tree, options, spec, start)
         if rejected:
             verdict, reason = UNKNOWN, f"certificate rejected: {rejected}"
-    elif outcome.status == "falsified":
-        assert outcome.pair is not None
-        details["pair"] = outcome.pair.to_json()
-        details["pair_lines"] = outcome.pair.lines()
-        verdict, method, reason, margin = FALSIFIED, outcome.pair.method, "", None
-    else:
-        timed_out = time.monotonic() >= start + options.timeout
-        verdict, method = UNKNOWN, "derivative-bounds"
-        reason = "timeout" if timed_out else "bounds too loose (no counterexample pair found)"
     result = CheckResult(verdict, time.monotonic() - start, method,
                          margin if margin is None or math.isfinite(margin) else None, None, reason,
                          model=str(model.path or model.name), spec=spec, details=details)

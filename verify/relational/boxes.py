@@ -127,6 +127,18 @@ def prove_on_boxes(lower: np.ndarray, upper: np.ndarray, bound: Callable[[torch.
     return BoxOutcome("open", values, None, stats, tree)
 
 
+def answer(outcome: Any, method: str, deadline: float, loose: str, details: dict[str, Any]) -> tuple[str, str, str]:
+    """``(verdict, method, reason)`` of a box proof's outcome (anything with ``status`` and ``pair``); a
+    falsified one's pair goes into ``details`` (``pair``, ``pair_lines``)."""
+    if outcome.status == "verified":
+        return "verified", method, ""
+    if outcome.status == "falsified":
+        details["pair"] = outcome.pair.to_json()
+        details["pair_lines"] = outcome.pair.lines()
+        return "falsified", outcome.pair.method, ""
+    return "unknown", method, "timeout" if time.monotonic() >= deadline else loose
+
+
 def _numbered(pending: list[Any], tree: BoxTree) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """The children of a round with their tree nodes (entries come as two children then their cut)."""
     out = []

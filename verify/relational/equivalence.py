@@ -30,7 +30,7 @@ from verify.errors import SpecError
 from verify.ir.module import IRModule
 from verify.ir.product import difference
 from verify.model.network import Model
-from verify.relational.boxes import BoxTree, prove_on_boxes
+from verify.relational.boxes import BoxTree, answer, prove_on_boxes
 from verify.relational.pairs import PairCounterexample, PairSearch, judge_pair, region_float32, search_pairs
 from verify.spec.property import Case, Polytope, Property
 from verify.spec.templates import Equivalent
@@ -161,15 +161,9 @@ def _differential(f: Model, g: Model, template: Equivalent, options: CheckOption
     certified = max(out.values) if out.values else float("nan")
     details: dict[str, object] = {"refinement": out.stats, "certified_delta": certified}
     margin: float | None = template.delta - certified
-    if out.status == "verified":
-        verdict, method, reason = VERIFIED, "difference-bounds", ""
-    elif out.status == "falsified":
-        assert out.pair is not None
-        details["pair"] = out.pair.to_json()
-        details["pair_lines"] = out.pair.lines()
-        verdict, method, reason, margin = FALSIFIED, out.pair.method, "", None
-    else:
-        verdict, method = UNKNOWN, "difference-bounds"
-        reason = "timeout" if time.monotonic() >= deadline else "bounds too loose (no input found where they differ)"
+    verdict, method, reason = answer(out, "difference-bounds", deadline,
+                                     "bounds too loose (no input found where they differ)", details)
+    if verdict == FALSIFIED:
+        margin = None
     return CheckResult(verdict, time.monotonic() - start, method, margin, None, reason,
                        model=str(f.path or f.name), details=details), out.tree if out.status == "verified" else None
