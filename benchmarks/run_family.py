@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from verify.batch import HEADER, format_row, read_instances, run_instances, summarise, write_csv
+from verify.batch import HEADER, format_row, read_instances, run_instances, run_on_cluster, summarise, write_csv
 from verify.errors import VerifyError
 
 
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0, help="skip the first K instances")
     parser.add_argument("--indices", help="comma-separated instance indices to run")
     parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="run the instances as tasks on the Ray cluster at ADDRESS (HOST:PORT, or 'local')")
     parser.add_argument("--out", type=Path, help="CSV file for the results")
     parser.add_argument("--certificates", type=Path, help="folder for the certificates of verified instances")
     parser.add_argument("--no-recheck", action="store_true", help="do not re-check certificates inside check")
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except VerifyError as exc:
         print(f"run_family: {exc}", file=sys.stderr)
         return 2
+
     if args.indices:
         wanted = {int(v) for v in args.indices.split(",") if v.strip()}
         rows = [r for r in rows if r.index in wanted]
@@ -64,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
                "certificates": str(args.certificates) if args.certificates else None}
     wall = time.monotonic()
     print(HEADER, flush=True)
-    answers = run_instances(rows, args.jobs, options, lambda i, a: print(format_row(i, a), flush=True))
+    show = lambda i, a: print(format_row(i, a), flush=True)  # noqa: E731
+    try:
+        answers = run_on_cluster(rows, args.cluster, args.jobs, options, show) if args.cluster else \
+            run_instances(rows, args.jobs, options, show)
+    except VerifyError as exc:  # a cluster that cannot be used
+        print(f"run_family: {exc}", file=sys.stderr)
+        return 2
     summary, pairs = summarise(rows, answers)
     if args.out is not None:
         write_csv(args.out, pairs)

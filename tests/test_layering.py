@@ -40,6 +40,7 @@ RANKS = {
     "verify.errors": 0,
     "verify.numerics": 0,  # the decision threshold and its safety margins
     "verify.runtime": 0,  # output files, the watchdog, progress lines, the longest timeout
+    "verify.cluster": 0,  # tasks on a Ray cluster (retries, hard timeouts): knows tasks, not networks
     # 1: the inputs (the network, the property)
     "verify.ir": 1,
     "verify.model": 1,

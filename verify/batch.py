@@ -29,7 +29,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from verify.cluster import RayPool, Task, TaskOutcome
 from verify.errors import InputFileError
+from verify.runtime import save_numbered_certificate
 
 #: Seconds an instance may run past its timeout before its worker is killed.
 GRACE = 10.0
@@ -128,6 +130,44 @@ def read_instances(path: Path, default_timeout: float = 60.0) -> list[Instance]:
 def is_wrong(verdict: str, expected: str) -> bool:
     """A verified answer where a counterexample exists, or a falsified one where the property holds."""
     return (verdict == "verified" and expected == "sat") or (verdict == "falsified" and expected == "unsat")
+
+
+def _check_on_worker(model_path: str, spec_path: str, timeout: float, options: dict[str, Any]) -> Any:
+    """A Ray task (``--cluster``): :func:`verify.batch_worker.check_instance` on a worker."""
+    import importlib  # deliberately here: the supervisor process must not import torch
+
+    return importlib.import_module("verify.batch_worker").check_instance(model_path, spec_path, timeout, options)
+
+
+def run_on_cluster(instances: list[Instance], address: str, jobs: int, options: dict[str, Any],
+                   on_answer: Callable[[Instance, Answer], None]) -> dict[int, Answer]:
+    """:func:`run_instances` with one Ray task per instance (:mod:`verify.cluster`): a task
+    whose worker dies is retried; one that overruns its timeout by more than the grace
+    period is killed and counts as unknown (``hard timeout``), as here.  Certificates come
+    back with the answers and are written by this process."""
+    answers: dict[int, Answer] = {}
+    worker_options = {k: v for k, v in options.items() if k != "certificates"}
+    with RayPool(address, cpus=jobs if jobs > 1 else None) as pool:
+        tasks = [Task(_check_on_worker, (str(i.model_path), str(i.spec_path), i.timeout, worker_options),
+                      timeout=i.timeout, name=f"verify-run {i.index}") for i in instances]
+
+        def done(outcome: TaskOutcome) -> None:
+            instance = instances[outcome.index]
+            if outcome.error is None:
+                verdict, method, reason, seconds, certificate = outcome.value
+                answer = Answer(verdict, method, reason, seconds)
+                save_numbered_certificate(options.get("certificates"), instance.index, certificate)
+            elif outcome.error == "hard timeout":
+                answer = Answer("unknown", "killed", "hard timeout", outcome.seconds)
+            else:
+                answer = Answer("error", "none", outcome.error, outcome.seconds)
+            if instance.index in answers:
+                raise RuntimeError(f"instance {instance.index} answered twice")
+            answers[instance.index] = answer
+            on_answer(instance, answer)
+
+        pool.run(tasks, done)
+    return answers
 
 
 def _serve(conn: Connection, options: dict[str, Any]) -> None:

@@ -4,6 +4,8 @@ longest timeout accepted (on the command line and in manifests)."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -50,6 +52,22 @@ def write_text(path: str, text: str) -> None:
             fh.write(text)
     except OSError as exc:
         raise InputFileError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write a JSON output file (certificates: one key per line, sorted, so diffs read well)."""
+    write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def save_numbered_certificate(folder: str | None, index: int, certificate: dict[str, Any] | None) -> None:
+    """Write instance ``index``'s certificate as ``folder/NNNN.json`` (a batch's; when both
+    are given); a failure is said on stderr, and the answer stands."""
+    if certificate is None or not folder:
+        return
+    try:
+        write_json(os.path.join(folder, f"{index:04d}.json"), certificate)
+    except Exception as exc:
+        print(f"instance {index}: certificate not written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def stderr_progress(message: str) -> None:

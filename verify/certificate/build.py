@@ -68,7 +68,6 @@ claimed or recorded bound is pushed outward by ``1e-9 (1 + |v|)``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +76,7 @@ import numpy as np
 from verify import __version__
 from verify.certcheck.checker import FORMAT, VERSION
 from verify.certcheck.encoding import encode_array, encode_sparse
-from verify.runtime import write_text
+from verify.runtime import write_json
 
 SEMANTICS = ("The property holds for the real-valued network defined by the model file's weights "
              "(exact arithmetic) on every input of the spec's boxes; float32 execution may differ "
@@ -196,4 +195,4 @@ def build_certificate(model: Any, prop: Any, proofs: list[dict[str, Any]], relu_
 
 
 def write_certificate(path: str | Path, cert: dict[str, Any]) -> None:
-    write_text(str(path), json.dumps(cert, indent=1, sort_keys=True) + "\n")
+    write_json(str(path), cert)

@@ -238,6 +238,9 @@ def add_gate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--junit", metavar="FILE", type=Path, help="write JUnit XML to FILE")
     p.add_argument("--jobs", metavar="J", type=positive_int, default=1,
                    help="check J properties at a time in worker processes (default 1)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="check the properties as tasks on the Ray cluster at ADDRESS (HOST:PORT, as `ray start "
+                        "--head` prints; 'local' starts Ray here with --jobs CPUs, else all): docs/cluster.md")
     p.add_argument("--no-cache", action="store_true", help="neither read nor store cached answers")
     p.add_argument("--cache-dir", metavar="DIR", type=Path,
                    help="cache folder (default: .verify-cache/gate/ next to the manifest)")
@@ -269,6 +272,9 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("instances", type=Path, help="instances.csv (or the folder that holds it)")
     p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the instances as tasks on the Ray cluster at ADDRESS (HOST:PORT, or 'local'): "
+                        "docs/cluster.md")
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N instances")
     p.add_argument("--timeout", type=positive_seconds, help="seconds per instance (default: each instance's own)")
     p.add_argument("--out", type=Path, metavar="CSV", help="write the table as CSV")

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from verify import __version__
+from verify.cluster import RayPool, Task
+from verify.errors import VerifyError
 from verify.gate.baseline import compare, load_baseline
 from verify.gate.cache import DEFAULT_FOLDER, GateCache, cache_key, revalidate
 from verify.gate.manifest import find_manifest, load_manifest
@@ -41,6 +43,7 @@ class GateOptions:
     report: Path | None = None
     junit: Path | None = None
     jobs: int = 1
+    cluster: str | None = None  # a Ray address, or "local" (docs/cluster.md); None: local processes
     cache: bool = True
     cache_dir: Path | None = None
     quiet: bool = False
@@ -113,9 +116,12 @@ def _check_all(plan: Plan, cache: GateCache, opts: dict[str, Any], options: Gate
             reused.append((item, answer))
         else:
             pending.append((item, key))
+    pool = RayPool(options.cluster, cpus=options.jobs if options.jobs > 1 else None) \
+        if options.cluster and pending else None  # connected first: a bad address is the only line printed
+    where = f" on the Ray cluster {options.cluster} ({pool.cpus} CPUs)" if pool is not None else \
+        f" with {options.jobs} jobs" if options.jobs > 1 and len(pending) > 1 else ""
     progress.note(f"gate: {len(plan.items)} properties from {manifest_path}; {len(reused)} answer(s) from the cache "
-                  f"(re-checked), {len(pending)} to check" + (f" with {options.jobs} jobs" if options.jobs > 1
-                                                                and len(pending) > 1 else ""))
+                  f"(re-checked), {len(pending)} to check{where}")
     for item, (result, certificate) in reused:
         answers.record(item, result, certificate)
 
@@ -125,7 +131,11 @@ def _check_all(plan: Plan, cache: GateCache, opts: dict[str, Any], options: Gate
             "model_sha256": item.model_sha256, "spec_sha256": item.spec_sha256, "timeout": item.timeout})}
         answers.record(item, result, answer["certificate"])
 
-    _run_pending(pending, opts, options.jobs, store, progress)
+    if pool is not None:
+        with pool:
+            _run_on_cluster(pool, pending, opts, store, progress)
+    else:
+        _run_pending(pending, opts, options.jobs, store, progress)
     return answers
 
 
@@ -176,6 +186,33 @@ def _run_pending(pending: list[tuple[Item, str]], opts: dict[str, Any], jobs: in
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def _run_on_cluster(pool: RayPool, pending: list[tuple[Item, str]], opts: dict[str, Any],
+                    store: Callable[[Item, str, dict[str, Any]], None], progress: GateProgress) -> None:
+    """One Ray task per property (:mod:`verify.cluster`): answers arrive in order of
+    completion; a task whose workers died more than the retries allow, or that overran its
+    timeout by the grace period, is answered unknown (and not cached)."""
+    tasks = [Task(run_task, (_task(item, opts),), timeout=item.timeout, name=f"verify-gate {item.id}")
+             for item, _ in pending]
+
+    def done(outcome: Any) -> None:
+        item, key = pending[outcome.index]
+        if outcome.error is None:
+            if outcome.attempts > 1:
+                progress.note(f"{item.id}: answered on attempt {outcome.attempts} (a worker was lost)")
+            store(item, key, outcome.value)
+            return
+        if isinstance(outcome.exception, VerifyError):
+            raise outcome.exception
+        reason = outcome.error if outcome.error == "hard timeout" else \
+            f"not answered on the cluster: {outcome.error}"
+        store(item, key, {"id": item.id, "certificate": None, "result": {
+            "verdict": "unknown", "seconds": round(outcome.seconds, 4), "method": "none", "margin": None,
+            "counterexample": None, "reason": reason, "model": str(item.model_path),
+            "spec": str(item.spec_path)}})
+
+    pool.run(tasks, done, on_start=lambda i: progress.started(pending[i][0].id))
 
 
 class _Answers:
@@ -293,7 +330,8 @@ def _report(plan: Plan, answers: _Answers, opts: dict[str, Any], options: GateOp
                    "falsified": verdicts.count("falsified"), "unknown": verdicts.count("unknown"),
                    "cached": sum(1 for p in properties if (p["cache"] or {}).get("hit")),
                    "requirements_failed": len(failures)},
-        "options": {"jobs": options.jobs, "cache": options.cache, "seed": plan.manifest.seed,
+        "options": {"jobs": options.jobs, "cluster": options.cluster, "cache": options.cache,
+                    "seed": plan.manifest.seed,
                     "check": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()}},
         "models": [{"name": m.name, "file": _relative(m.path, root), "sha256": m.sha256, "n_inputs": m.n_inputs,
                     "n_outputs": m.n_outputs} for m in plan.models.values()],
