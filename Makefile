@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,ray]'
 	# auto_LiRPA 0.3 pins torch<1.13 in its metadata: install it without its pins;
 	# verify/bounds/lirpa_compat.py makes it work with torch 2.13 and numpy 2.
 	$(BIN)/python -m pip install -q -c constraints.txt --no-deps auto-lirpa==0.3

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -134,13 +135,15 @@ def check_reachable(address: str) -> None:
 
 class RayPool:
     """Tasks on the Ray cluster at ``address`` (``local``: a Ray instance started here with
-    ``cpus`` CPUs, stopped by :meth:`close`; ``auto``: the cluster this machine belongs to)."""
+    ``cpus`` CPUs, stopped by :meth:`close`; ``auto``: the cluster this machine belongs to);
+    an attempt is killed ``grace`` seconds after its task's timeout."""
 
-    def __init__(self, address: str, cpus: int | None = None) -> None:
-        self.ray = ray = import_ray()
-        self.address = address
+    def __init__(self, address: str, cpus: int | None = None, grace: float = GRACE) -> None:
+        self.grace = grace
         if address not in ("local", "auto"):
             check_reachable(address)
+        self.ray = ray = import_ray()
+        self.address = address
         kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
                                   "include_dashboard": False}
         if address == "local":
@@ -218,7 +221,7 @@ class RayPool:
                         return
                 for ref, (index, task) in list(running.items()):
                     rec = starts.get(index)
-                    if task.timeout is not None and rec is not None and rec[3] > task.timeout + GRACE:
+                    if task.timeout is not None and rec is not None and rec[3] > task.timeout + self.grace:
                         ray.cancel(ref, force=True)
                         del running[ref]
                         self.tracker.forget.remote(index)
@@ -255,32 +258,35 @@ class RayPool:
 
 
 def _init_with_deadline(ray: Any, kwargs: dict[str, Any], address: str) -> None:
-    """``ray.init(**kwargs)``, or a :class:`ClusterError` when it fails or does not return
-    within :data:`INIT_SECONDS` (a port that answers but is not a Ray head).
+    """``ray.init(**kwargs)`` in the calling thread, or a :class:`ClusterError` when it fails
+    or (in the main thread, where an alarm can interrupt it) does not return within
+    :data:`INIT_SECONDS`: a port that answers but is not a Ray head.
 
-    A local instance is started in the calling thread: Ray's processes die with the thread
-    that started them (the parent-death signal is per thread), and starting one cannot hang."""
-    box: dict[str, BaseException] = {}
-    if address == "local":
-        try:
-            ray.init(**kwargs)
-        except Exception as exc:
-            raise ClusterError(f"cannot start a local Ray instance: {str(exc).strip()[:300]}") from None
-        return
-
-    def target() -> None:
-        try:
-            ray.init(**kwargs)
-        except BaseException as exc:  # reported in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(INIT_SECONDS)
+    Not in a helper thread: Ray's processes die with the thread that started them (the
+    parent-death signal is per thread), and a driver connected from a helper thread loses
+    its actors."""
     where = "a local Ray instance" if address == "local" else f"the Ray cluster at {address}"
-    if thread.is_alive():
+    alarm = threading.current_thread() is threading.main_thread() and address != "local"
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, expired) if alarm else None
+    if alarm:
+        signal.setitimer(signal.ITIMER_REAL, INIT_SECONDS)
+    try:
+        ray.init(**kwargs)
+    except TimeoutError:
         raise ClusterError(f"{where} did not answer within {INIT_SECONDS:.0f} s; is it a Ray head "
-                           "(`ray status --address ADDRESS`)?")
-    if "error" in box:
-        first = str(box["error"]).strip().splitlines()[0] if str(box["error"]).strip() else type(box["error"]).__name__
-        raise ClusterError(f"cannot connect to {where}: {first[:300]}")
+                           "(`ray status --address ADDRESS`)?") from None
+    except Exception as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        hint = "" if address == "local" or os.environ.get("RAY_AUTH_MODE") else \
+            " (a cluster with token authentication, the default of `ray start`, needs RAY_AUTH_MODE=token here " \
+            "and its token in RAY_AUTH_TOKEN or ~/.ray/auth_token: `ray get-auth-token` on the head prints it)"
+        raise ClusterError(f"cannot connect to {where}: {first[:300]}{hint}") from None
+    finally:
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
