@@ -45,6 +45,8 @@ from verify.model.network import Model
 from verify.numerics import ABSOLUTE_SAFETY, RELATIVE_SAFETY, decision_threshold  # noqa: F401  (re-exported)
 from verify.refine import INPUT_SPLIT_MAX_DIMS, case_rows, prove_case, set_threads
 from verify.refine.dag_split import DagTree, prove_case_dag
+from verify.refine.distributed import distributed_input_split, make_problem
+from verify.refine.input_split import InputSplitOptions
 from verify.runtime import stderr_progress  # noqa: F401  (re-exported)
 from verify.spec.property import Case, Property
 
@@ -69,6 +71,8 @@ class CheckOptions:
     seed: int = 0
     alpha_iterations: int = 20
     progress: Callable[[str], None] | None = None
+    #: a :class:`verify.cluster.RayPool`: input-split branch and bound runs on its cluster
+    cluster: Any = None
 
 
 @dataclass
@@ -195,6 +199,22 @@ class _Pipeline:
             return None if cex is None else cex.x
 
         return is_unsafe, search
+
+    def distributor(self, ci: int) -> Callable[..., Any] | None:
+        """Input splitting of case ``ci`` on the cluster of ``options.cluster`` (ONNX models:
+        the workers replay candidates on the model file), or None (in this process)."""
+        pool = self.options.cluster
+        if pool is None or self.model.kind != "onnx" or self.model.path is None:
+            return None
+
+        def distribute(Ws: list[Any], bs: list[Any], groups: list[np.ndarray], lo: np.ndarray, hi: np.ndarray,
+                       deadline: float, options: InputSplitOptions, is_unsafe: Callable[[np.ndarray], bool],
+                       progress: Callable[[str], None]) -> Any:
+            problem = make_problem(Ws, bs, groups, str(self.model.path), self.prop, ci, options)
+            return distributed_input_split(Ws, bs, groups, lo, hi, deadline, options, pool, problem, is_unsafe,
+                                           progress)
+
+        return distribute
 
     def incomplete(self, chain: Any, refine_follows: bool) -> tuple[list[int], float, str]:
         """The incomplete pass: bounds of the whole model per case, from the cheapest method
@@ -390,7 +410,8 @@ def _refine(run: _Pipeline, chain: Any, open_cases: list[int], method: str, wors
             work, folded = _compressed(run, chain, case, ci) if options.compress and ci in open_cases \
                 else (chain, False)
             outcome = prove_case(work, case, ci, deadline, threshold, run.progress, is_unsafe, folded=folded,
-                                 original=chain, search=search if first_try is None else None)
+                                 original=chain, search=search if first_try is None else None,
+                                 distribute=run.distributor(ci) if first_try is None else None)
         outcomes.append(outcome)
         margins.append(outcome.min_lb)
         if outcome.status == "candidate":

@@ -24,6 +24,7 @@ from verify import errors
 from verify.certificate import write_certificate
 from verify.check import UNKNOWN, CheckOptions, CheckResult, check
 from verify.cli import PROCESS_START, VERDICT_EXIT, progress_sink
+from verify.cluster import RayPool
 from verify.model import network
 from verify.relational import check_template
 from verify.report import format_check, format_error, format_summary
@@ -39,6 +40,16 @@ EXIT_RESERVE = 0.3
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cluster:
+        # opened here, in the main thread: a local Ray instance dies with the thread that
+        # started it, and the check runs in a watchdog thread
+        with RayPool(args.cluster) as args.pool:
+            return _run(args)
+    args.pool = None
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     specs, batch = expand_specs(args.spec)
     if not batch:
         args.spec = specs[0]
@@ -93,7 +104,7 @@ def _spec_files_in(folder: str) -> list[str]:
 def _options(args: argparse.Namespace, timeout: float, progress: Callable[[str], None] | None) -> Any:
     return CheckOptions(timeout=timeout, falsify=not args.no_falsify, seed=args.seed,
                         refine=not args.no_refine, recheck=not args.no_recheck, compress=not args.no_compress,
-                        modular=not args.no_modular, progress=progress)
+                        modular=not args.no_modular, progress=progress, cluster=getattr(args, "pool", None))
 
 
 def _run_one(args: argparse.Namespace) -> int:

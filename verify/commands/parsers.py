@@ -128,6 +128,9 @@ def add_check(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of the searches (default 0)")
     p.add_argument("--certificate", metavar="FILE",
                    help="write the certificate of a verified answer (JSON; one spec only)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="spread input-split branch and bound over the Ray cluster at ADDRESS (HOST:PORT, as "
+                        "`ray start --head` prints, or 'local'): docs/cluster.md")
     p.add_argument("--no-falsify", action="store_true", help="do not search for counterexamples")
     p.add_argument("--no-refine", action="store_true", help="stop after the incomplete pass (no branch and bound)")
     p.add_argument("--no-compress", action="store_true",

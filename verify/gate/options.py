@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 #: CheckOptions fields that are not part of the key: the timeout is added per property,
-#: and progress is a callback.
-NOT_IN_KEY = ("timeout", "progress")
+#: progress is a callback, and where branch and bound runs does not change what it proves.
+NOT_IN_KEY = ("timeout", "progress", "cluster")
 
 #: CheckOptions' defaults of every other field, in the dataclass's order.
 CHECK_DEFAULTS: dict[str, Any] = {

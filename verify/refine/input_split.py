@@ -108,6 +108,11 @@ class InputSplitResult:
     open_boxes: tuple[np.ndarray, np.ndarray] | None = None
     alpha_tried: int = 0  # open children given to alpha-CROWN
     by_search: bool = False  # the candidate came from ``search`` (not from the split's own bounds or PGD)
+    # when open: the open domains' tree nodes, worst bounds, and all their state (to go on from)
+    open_nodes: np.ndarray | None = None
+    open_bounds: np.ndarray | None = None
+    open_frontier: Frontier | None = None
+    batches: int = 0  # batches bounded on a cluster (verify.refine.distributed)
 
 
 @dataclass
@@ -158,11 +163,32 @@ def polytope_bounds(lb: Tensor, groups: list[Tensor]) -> Tensor:
     return torch.stack([lb[:, g].max(dim=1).values for g in groups], dim=1)
 
 
+@dataclass
+class Frontier:
+    """Open domains to go on from instead of one root box (distributed branch and bound,
+    :mod:`verify.refine.distributed`), exactly as a run left them: ``fields`` are the
+    pool's per-domain arrays (box, open polytopes, polytope bounds, branching
+    coefficients, depth, inherited hidden-layer bounds, alpha slopes; the layout of
+    :func:`input_split_bab`'s pool), ``root_width`` the whole region's (the aspect rule).
+    The result's tree has one root per domain: nodes ``0..K-1``, parent -1."""
+
+    fields: list[np.ndarray]
+    root_width: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.fields[0].shape[0])
+
+    def take(self, rows: np.ndarray) -> Frontier:
+        return Frontier([f[rows] for f in self.fields], self.root_width)
+
+
 def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray], lo: np.ndarray, hi: np.ndarray,
                     deadline: float, options: InputSplitOptions | None = None,
                     progress: Callable[[str], None] | None = None,
                     is_unsafe: Callable[[np.ndarray], bool] | None = None,
-                    search: Callable[[float], np.ndarray | None] | None = None) -> InputSplitResult:
+                    search: Callable[[float], np.ndarray | None] | None = None,
+                    frontier: Frontier | None = None) -> InputSplitResult:
     """Refute every polytope on the box, or find a point inside one of them.
 
     ``Ws, bs`` is the chain with all property rows stacked in its last layer; ``groups``
@@ -170,14 +196,15 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
     original model; candidates it rejects are ignored and the search goes on.  ``search(limit)``
     (a counterexample search on the original model for at most ``limit`` seconds, returning a
     replayed point or None) runs once when a fraction ``search_at`` of the time has passed
-    without an answer.
+    without an answer.  With ``frontier``, the boxes to start from (``lo``, ``hi`` unused).
     """
     options = options or InputSplitOptions()
     start = time.monotonic()
     tree = SplitTree()
     g_t = [torch.as_tensor(np.asarray(g), dtype=torch.long) for g in groups]
-    P = len(g_t)
     thr = options.threshold
+    if frontier is not None:
+        return _from_frontier(Ws, bs, g_t, frontier, deadline, options, progress, is_unsafe, start)
     lo_t = torch.as_tensor(lo, dtype=torch.float64).reshape(1, -1)
     hi_t = torch.as_tensor(hi, dtype=torch.float64).reshape(1, -1)
     root_width = torch.where(hi_t[0] > lo_t[0], hi_t[0] - lo_t[0], torch.ones_like(hi_t[0]))
@@ -197,7 +224,6 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
 
     alpha_on = options.alpha_iterations > 0 and len(Ws) > 1
     m_rows = Ws[-1].shape[0]
-    L = len(pre)
     # the open boxes: bounds, open polytopes, polytope bounds, branching coefficients, depth,
     # hidden-layer bounds and (float32: they only seed the next optimisation) lower slopes
     al0 = [relu_lower_default(l, u).unsqueeze(1).expand(1, m_rows, -1).float()
@@ -205,6 +231,32 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
     pool = DomainPool([lo_t, hi_t, open_p, lbp, _worst_row_lam(res, lbp, open_p, g_t), torch.tensor([0])]
                       + [l for l, _ in pre] + [u for _, u in pre] + al0,
                       _worst_open(open_p, lbp), torch.tensor([0]))
+    return _split(Ws, bs, g_t, pool, tree, root_width, bounded, deadline, options, progress, is_unsafe, search,
+                  start)
+
+
+def _from_frontier(Ws: list[Tensor], bs: list[Tensor], g_t: list[Tensor], frontier: Frontier, deadline: float,
+                   options: InputSplitOptions, progress: Callable[[str], None] | None,
+                   is_unsafe: Callable[[np.ndarray], bool] | None, start: float) -> InputSplitResult:
+    """Go on from a frontier's domains (one tree root each)."""
+    k = frontier.size
+    tree = SplitTree()
+    tree.add_many([-1] * (k - 1), [-1] * (k - 1), [0.0] * (k - 1), [0] * (k - 1))
+    fields = [torch.as_tensor(f) for f in frontier.fields]
+    rw = torch.as_tensor(frontier.root_width, dtype=torch.float64)
+    pool = DomainPool(fields, _worst_open(fields[2], fields[3]), torch.arange(k))
+    return _split(Ws, bs, g_t, pool, tree, torch.where(rw > 0, rw, torch.ones_like(rw)), 0, deadline, options,
+                  progress, is_unsafe, None, start)
+
+
+def _split(Ws: list[Tensor], bs: list[Tensor], g_t: list[Tensor], pool: DomainPool, tree: SplitTree,
+           root_width: Tensor, bounded: int, deadline: float, options: InputSplitOptions,
+           progress: Callable[[str], None] | None, is_unsafe: Callable[[np.ndarray], bool] | None,
+           search: Callable[[float], np.ndarray | None] | None, start: float) -> InputSplitResult:
+    """The rounds of :func:`input_split_bab` on the open domains of ``pool``."""
+    thr = options.threshold
+    alpha_on = options.alpha_iterations > 0 and len(Ws) > 1
+    L = len(Ws) - 1
     alpha_tried = 0
     rounds = 0
     last_report = start
@@ -279,12 +331,19 @@ def input_split_bab(Ws: list[Tensor], bs: list[Tensor], groups: list[np.ndarray]
             progress(f"input split: {pool.size} open, {len(tree.closures)} closed, {bounded} bounds "
                      f"({alpha_tried} alpha), worst bound {float(w):.4g}")
     status = "verified" if pool.size == 0 else "open"
-    min_lb = min(m for _, _, m in tree.closures) if status == "verified" else pool.worst()
-    del P
+    min_lb = _closed_min(tree) if status == "verified" else pool.worst()
+    used = pool.used
     return InputSplitResult(status, tree, min_lb=min_lb, domains_bounded=bounded, rounds=rounds,
                             seconds=time.monotonic() - start,
-                            open_boxes=(pool.fields[0][pool.used].numpy(), pool.fields[1][pool.used].numpy()),
-                            alpha_tried=alpha_tried)
+                            open_boxes=(pool.fields[0][used].numpy(), pool.fields[1][used].numpy()),
+                            alpha_tried=alpha_tried, open_nodes=pool.ids[used].numpy(),
+                            open_bounds=pool.lb[used].numpy(),
+                            open_frontier=Frontier([f[used].numpy() for f in pool.fields], root_width.numpy()))
+
+
+def _closed_min(tree: SplitTree) -> float:
+    """The smallest margin of the tree's closures (+inf when it has none)."""
+    return min((m for _, _, m in tree.closures), default=float("inf"))
 
 
 def _worst_open(open_p: Tensor, lbp: Tensor) -> Tensor:
